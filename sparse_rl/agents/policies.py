@@ -1,0 +1,80 @@
+"""Sparse SAC and TD3 policies: SB3's policies whose actor, critics and targets use SparseLinear.
+
+SB3 builds each network as usual; :func:`~sparse_rl.agents.networks.sparsify` then swaps the
+chosen layers for sparse ones inside ``make_actor`` / ``make_critic``, before the optimizers are
+built. Target networks are built by the same calls and then take the online state dict, masks
+included, so they start with the online topology.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stable_baselines3.common.policies import ContinuousCritic
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from stable_baselines3.sac.policies import Actor as SACActor
+from stable_baselines3.sac.policies import SACPolicy
+from stable_baselines3.td3.policies import Actor as TD3Actor
+from stable_baselines3.td3.policies import TD3Policy
+
+from sparse_rl.agents.networks import q_networks, sparsify
+from sparse_rl.agents.sparsity import SparsityConfig, resolve_sparsity
+
+
+class SparsePolicyMixin:
+    """Adds a ``sparsity`` constructor argument to an SB3 actor-critic policy and makes the actor
+    and every Q-network sparse as they are built."""
+
+    sparsity: SparsityConfig
+    agent_kind: str = "sac"
+
+    def _set_sparsity(self, sparsity: str | dict[str, Any] | SparsityConfig | None) -> None:
+        self.sparsity = resolve_sparsity(sparsity, agent=self.agent_kind)
+
+    def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> Any:
+        """SB3's actor, with the configured layers made sparse."""
+        actor = super().make_actor(features_extractor)  # type: ignore[misc]
+        sparsify(actor, self.sparsity)
+        return actor
+
+    def make_critic(self, features_extractor: BaseFeaturesExtractor | None = None) -> ContinuousCritic:
+        """SB3's critic, with the configured layers of each Q-network made sparse."""
+        critic = super().make_critic(features_extractor)  # type: ignore[misc]
+        for network in q_networks(critic).values():
+            sparsify(network, self.sparsity)
+        return critic
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()  # type: ignore[misc]
+        data["sparsity"] = self.sparsity.to_dict()
+        return data
+
+
+class SparseSACPolicy(SparsePolicyMixin, SACPolicy):
+    """SB3's ``SACPolicy`` with sparse layers.
+
+    :param sparsity: a preset name, a dict or a :class:`SparsityConfig`; every other argument is
+        SB3's ``SACPolicy``'s.
+    """
+
+    actor: SACActor
+    agent_kind = "sac"
+
+    def __init__(self, *args: Any, sparsity: str | dict[str, Any] | SparsityConfig | None = "anf", **kwargs: Any):
+        self._set_sparsity(sparsity)
+        super().__init__(*args, **kwargs)
+
+
+class SparseTD3Policy(SparsePolicyMixin, TD3Policy):
+    """SB3's ``TD3Policy`` with sparse layers (the actor target included).
+
+    :param sparsity: a preset name, a dict or a :class:`SparsityConfig`; every other argument is
+        SB3's ``TD3Policy``'s.
+    """
+
+    actor: TD3Actor
+    agent_kind = "td3"
+
+    def __init__(self, *args: Any, sparsity: str | dict[str, Any] | SparsityConfig | None = "anf", **kwargs: Any):
+        self._set_sparsity(sparsity)
+        super().__init__(*args, **kwargs)

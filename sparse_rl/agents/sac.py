@@ -1,0 +1,35 @@
+"""SparseSAC: Soft Actor-Critic (Haarnoja et al., 2018) with dynamically sparse networks.
+
+With the ``anf`` preset this is ANF-SAC (Grooten et al., AAMAS 2023); with ``all_layers`` it is
+DS-SAC (Sokar et al., IJCAI 2022).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from stable_baselines3 import SAC
+from stable_baselines3.common.policies import BasePolicy
+
+from sparse_rl.agents.policies import SparseSACPolicy
+from sparse_rl.agents.training import SparseTrainingMixin
+
+
+class SparseSAC(SparseTrainingMixin, SAC):
+    """SB3's ``SAC`` whose actor, both Q-networks and their targets are built from
+    ``SparseLinear`` layers, with topology updates during training. A drop-in replacement: same
+    constructor (plus ``sparsity``), ``learn``, ``save`` / ``load``, callbacks and VecEnvs.
+
+    :param policy: ``"MlpPolicy"`` or a :class:`SparseSACPolicy` subclass
+    :param env: the environment (or its id)
+    :param sparsity: a preset name (``anf``, ``all_layers``, ``rigl``, ``static``, ``dense``), a dict
+        or a :class:`~sparse_rl.agents.sparsity.SparsityConfig`
+    :param kwargs: every other argument of SB3's ``SAC``
+    """
+
+    agent_kind = "sac"
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": SparseSACPolicy}
+    policy: SparseSACPolicy
+
+    def __init__(self, policy: Any, env: Any, *args: Any, sparsity: Any = "anf", **kwargs: Any) -> None:
+        super().__init__(policy, env, *args, sparsity=sparsity, **kwargs)

@@ -1,0 +1,170 @@
+"""The sparsity configuration of an agent, and the named presets from the papers.
+
+A :class:`SparsityConfig` says which algorithm runs (``dense``, ``static``, ``set``, ``rigl``…),
+which layers of each network are sparse (by role: ``input``, ``hidden``, ``output``), how dense
+they are (a global density spread by a distribution, ε per role, or a density per role), and when
+the topology changes. Presets:
+
+- ``anf``: Automatic Noise Filtering (Grooten et al., AAMAS 2023): only the input layers of the
+  actor and the critics sparse, density 0.2; SET with ζ = 0.05 constant every 1000 gradient steps,
+  never stopped.
+- ``all_layers``: every layer but the outputs sparse (Sokar et al., IJCAI 2022): Erdős–Rényi at a
+  global density of 0.5; SET with ζ = 0.1 (SAC) or 0.05 (TD3) every 1000 gradient steps, stopping
+  at 95% of training (50k steps before the end of 1M).
+- ``rigl``: every layer but the outputs sparse at 90% sparsity, ERK; RigL with ζ = 0.5
+  cosine-decayed to 0 at 80% of training, every 1000 gradient steps (Graesser et al., ICML 2022).
+- ``static``: ``anf``'s topology, never updated (the static sparse control).
+- ``dense``: no sparsity; the agent equals SB3's own SAC / TD3 (the dense control).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sparse_rl.sparse.algorithms import make_algorithm
+from sparse_rl.sparse.distributions import DISTRIBUTIONS
+from sparse_rl.sparse.schedules import UpdateSchedule
+from sparse_rl.sparse.validation import check_choice, check_density
+
+ROLES = ("input", "hidden", "output")
+
+
+@dataclass(frozen=True)
+class SparsityConfig:
+    """How an agent's networks are sparse and how their topology evolves.
+
+    :param algorithm: a registered algorithm: ``dense``, ``static``, ``set``, ``rigl``…
+    :param density: the global density of the sparse layers, spread by ``distribution``
+    :param distribution: ``uniform``, ``erdos_renyi`` or ``erk`` (see :mod:`sparse_rl.sparse.distributions`)
+    :param epsilon: the ER scale ε instead of a global density: one value, or one per role
+    :param sparse_roles: which layers of each network are sparse: a subset of input, hidden, output
+    :param role_densities: a density pinned per role (overrides the distribution for that role)
+    :param update_interval: gradient steps between topology updates
+    :param update_start: first gradient step at which an update may happen
+    :param update_stop: last update: a gradient step (int), a fraction of the training's gradient
+        steps (float in (0, 1]), or ``None`` for never stopping
+    :param drop_fraction: ζ, the fraction of each layer's active connections replaced per update
+    :param drop_schedule: ``constant`` or ``cosine`` (decays to 0 at ``update_stop``)
+    """
+
+    algorithm: str = "set"
+    density: float | None = 0.2
+    distribution: str = "uniform"
+    epsilon: float | dict[str, float] | None = None
+    sparse_roles: tuple[str, ...] = ("input",)
+    role_densities: dict[str, float] = field(default_factory=dict)
+    update_interval: int = 1000
+    update_start: int = 0
+    update_stop: int | float | None = None
+    drop_fraction: float = 0.05
+    drop_schedule: str = "constant"
+
+    def __post_init__(self) -> None:
+        make_algorithm(self.algorithm)
+        check_choice(self.distribution, DISTRIBUTIONS, "distribution")
+        object.__setattr__(self, "sparse_roles", tuple(self.sparse_roles))
+        for role in self.sparse_roles:
+            check_choice(role, ROLES, "layer role in sparse_roles")
+        for role, value in self.role_densities.items():
+            check_choice(role, ROLES, "layer role in role_densities")
+            check_density(value, f"role_densities[{role!r}]")
+        if isinstance(self.epsilon, Mapping):
+            for role in self.epsilon:
+                check_choice(role, ROLES, "layer role in epsilon")
+        if self.density is not None:
+            check_density(self.density)
+        elif self.epsilon is None and self.is_sparse:
+            raise ValueError("a sparse configuration needs a density in (0, 1] or an epsilon")
+        stop = self.update_stop
+        if isinstance(stop, float) and not 0.0 < stop <= 1.0:
+            raise ValueError(f"update_stop as a fraction of training must be in (0, 1], got {stop!r}")
+        # Validates interval, start, drop fraction and schedule (cosine needs a stop).
+        self.schedule(total_gradient_steps=1_000_000)
+
+    @property
+    def is_sparse(self) -> bool:
+        """Whether the networks have sparse layers at all."""
+        return make_algorithm(self.algorithm).sparse and bool(self.sparse_roles)
+
+    def resolved_stop(self, total_gradient_steps: int | None) -> int | None:
+        """``update_stop`` in gradient steps (a fraction is applied to ``total_gradient_steps``)."""
+        stop = self.update_stop
+        if isinstance(stop, float):
+            if total_gradient_steps is None:
+                return None
+            return max(self.update_start, int(stop * total_gradient_steps))
+        return stop
+
+    def schedule(self, total_gradient_steps: int | None) -> UpdateSchedule:
+        """The update schedule for a training of ``total_gradient_steps`` gradient steps."""
+        stop = self.resolved_stop(total_gradient_steps)
+        decay = self.drop_schedule
+        if decay == "cosine" and stop is None:
+            # Unknown length yet (before learn()): a placeholder until the stop is resolved.
+            stop = max(self.update_start, 1)
+        return UpdateSchedule(interval=self.update_interval, drop_fraction=self.drop_fraction,
+                              start=self.update_start, stop=stop, decay=decay)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (YAML/JSON-friendly)."""
+        data = dataclasses.asdict(self)
+        data["sparse_roles"] = list(self.sparse_roles)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SparsityConfig:
+        """Build from plain data; an unknown key raises ``ValueError`` naming the closest valid one."""
+        valid = [f.name for f in dataclasses.fields(cls)]
+        for key in data:
+            if key not in valid:
+                close = difflib.get_close_matches(key, valid, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ValueError(f"unknown sparsity key {key!r}{hint}; valid keys: {', '.join(valid)}")
+        return cls(**dict(data))
+
+
+def _presets(agent: str) -> dict[str, dict[str, Any]]:
+    sokar_drop = 0.1 if agent == "sac" else 0.05
+    return {
+        "anf": dict(algorithm="set", density=0.2, distribution="uniform", sparse_roles=("input",),
+                    update_interval=1000, drop_fraction=0.05, drop_schedule="constant", update_stop=None),
+        "static": dict(algorithm="static", density=0.2, distribution="uniform", sparse_roles=("input",)),
+        "all_layers": dict(algorithm="set", density=0.5, distribution="erdos_renyi",
+                           sparse_roles=("input", "hidden"), update_interval=1000, drop_fraction=sokar_drop,
+                           drop_schedule="constant", update_stop=0.95),
+        "rigl": dict(algorithm="rigl", density=0.1, distribution="erk", sparse_roles=("input", "hidden"),
+                     update_interval=1000, drop_fraction=0.5, drop_schedule="cosine", update_stop=0.8),
+        "dense": dict(algorithm="dense", density=None, sparse_roles=()),
+    }
+
+
+PRESETS = tuple(_presets("sac"))
+
+
+def resolve_sparsity(spec: str | Mapping[str, Any] | SparsityConfig | None, agent: str = "sac") -> SparsityConfig:
+    """A :class:`SparsityConfig` from a preset name, a dict (optionally ``preset: NAME`` plus
+    overrides), or a config; ``None`` means ``dense``.
+
+    :param spec: what the user gave
+    :param agent: ``sac`` or ``td3`` (presets differ slightly, following the papers)
+    """
+    if isinstance(spec, SparsityConfig):
+        return spec
+    if spec is None:
+        spec = "dense"
+    presets = _presets(agent)
+    if isinstance(spec, str):
+        check_choice(spec, presets, "sparsity preset")
+        return SparsityConfig(**presets[spec])
+    data = dict(spec)
+    base: dict[str, Any] = {}
+    if "preset" in data:
+        name = data.pop("preset")
+        check_choice(name, presets, "sparsity preset")
+        base = dict(presets[name])
+    base.update(data)
+    return SparsityConfig.from_dict(base)

@@ -1,0 +1,35 @@
+"""SparseTD3: Twin Delayed DDPG (Fujimoto et al., 2018) with dynamically sparse networks.
+
+With the ``anf`` preset this is ANF-TD3 (Grooten et al., AAMAS 2023); with ``all_layers`` it is
+DS-TD3 (Sokar et al., IJCAI 2022).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from stable_baselines3 import TD3
+from stable_baselines3.common.policies import BasePolicy
+
+from sparse_rl.agents.policies import SparseTD3Policy
+from sparse_rl.agents.training import SparseTrainingMixin
+
+
+class SparseTD3(SparseTrainingMixin, TD3):
+    """SB3's ``TD3`` whose actor, both Q-networks and their targets are built from
+    ``SparseLinear`` layers, with topology updates during training. A drop-in replacement: same
+    constructor (plus ``sparsity``), ``learn``, ``save`` / ``load``, callbacks and VecEnvs.
+
+    :param policy: ``"MlpPolicy"`` or a :class:`SparseTD3Policy` subclass
+    :param env: the environment (or its id)
+    :param sparsity: a preset name (``anf``, ``all_layers``, ``rigl``, ``static``, ``dense``), a dict
+        or a :class:`~sparse_rl.agents.sparsity.SparsityConfig`
+    :param kwargs: every other argument of SB3's ``TD3``
+    """
+
+    agent_kind = "td3"
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": SparseTD3Policy}
+    policy: SparseTD3Policy
+
+    def __init__(self, policy: Any, env: Any, *args: Any, sparsity: Any = "anf", **kwargs: Any) -> None:
+        super().__init__(policy, env, *args, sparsity=sparsity, **kwargs)

@@ -1,0 +1,185 @@
+"""Dynamic sparse training inside SB3's off-policy loop, shared by SparseSAC and SparseTD3.
+
+SB3 has no callback after each gradient step, so :meth:`SparseTrainingMixin.train` wraps SB3's
+``train``: it arms RigL's dense-gradient capture before, and advances the topology updaters by the
+number of gradient steps after. With SB3's defaults (one gradient step per ``train`` call) an
+update happens exactly every ``update_interval`` gradient steps; with several gradient steps per
+call it happens at the end of the call in which the interval is crossed.
+
+The actor and the critic have one :class:`~sparse_rl.sparse.topology.TopologyUpdater` each, each
+resetting its own optimizer's state; the target networks follow their online network's masks
+after every update (their weights at dropped positions are zeroed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.type_aliases import MaybeCallback
+
+from sparse_rl.agents.networks import input_layers, linear_layers, policy_networks
+from sparse_rl.agents.policies import SparsePolicyMixin
+from sparse_rl.agents.sparsity import SparsityConfig, resolve_sparsity
+from sparse_rl.analysis.metrics import real_share
+from sparse_rl.sparse.layers import SparseLinear
+from sparse_rl.sparse.topology import TopologyUpdate, TopologyUpdater
+
+TopologyListener = Callable[[str, TopologyUpdate], None]
+
+
+class SparseTrainingMixin:
+    """Turns an SB3 off-policy actor-critic (SAC, TD3) into its dynamic sparse version.
+
+    :param sparsity: a preset name (``anf``, ``all_layers``, ``rigl``, ``static``, ``dense``), a
+        dict (optionally ``preset: NAME`` plus overrides) or a :class:`SparsityConfig`
+    """
+
+    agent_kind: str = "sac"
+    sparsity: SparsityConfig
+    topology_updaters: dict[str, TopologyUpdater]
+    topology_state: dict[str, Any] | None = None
+    planned_gradient_steps: int | None = None
+
+    def __init__(self, policy: Any, env: Any, *args: Any,
+                 sparsity: str | dict[str, Any] | SparsityConfig | None = "anf", **kwargs: Any) -> None:
+        self.sparsity = resolve_sparsity(sparsity, agent=self.agent_kind)
+        if isinstance(policy, type) and not issubclass(policy, SparsePolicyMixin):
+            raise ValueError(
+                f"{type(self).__name__} needs a sparse policy (e.g. 'MlpPolicy'), got {policy.__name__}; "
+                "use stable_baselines3's own algorithm for a plain dense policy")
+        policy_kwargs = dict(kwargs.pop("policy_kwargs", None) or {})
+        policy_kwargs["sparsity"] = self.sparsity.to_dict()
+        self._topology_listeners: list[TopologyListener] = []
+        super().__init__(policy, env, *args, policy_kwargs=policy_kwargs, **kwargs)  # type: ignore[call-arg]
+
+    # -- construction -------------------------------------------------------------------------
+    def _setup_model(self) -> None:
+        super()._setup_model()  # type: ignore[misc]
+        if not hasattr(self, "_topology_listeners"):
+            self._topology_listeners = []
+        self._build_topology_updaters()
+        if self.topology_state:
+            for name, state in self.topology_state.items():
+                self.topology_updaters[name].load_state_dict(state)
+        self._logged_initial_sparsity = False
+
+    def _build_topology_updaters(self) -> None:
+        schedule = self.sparsity.schedule(self.planned_gradient_steps)
+        base_seed = None if self.seed is None else int(self.seed) * 7919  # type: ignore[attr-defined]
+        self.topology_updaters = {}
+        for offset, (name, online, target) in enumerate(self._online_and_target()):
+            self.topology_updaters[name] = TopologyUpdater(
+                online,
+                optimizers=[online.optimizer],
+                algorithm=self.sparsity.algorithm,
+                schedule=schedule,
+                followers=[target] if target is not None else [],
+                seed=None if base_seed is None else base_seed + offset,
+            )
+
+    def _online_and_target(self) -> list[tuple[str, Any, Any]]:
+        return [
+            ("actor", self.actor, getattr(self, "actor_target", None)),  # type: ignore[attr-defined]
+            ("critic", self.critic, self.critic_target),  # type: ignore[attr-defined]
+        ]
+
+    def add_topology_listener(self, listener: TopologyListener) -> None:
+        """Call ``listener(network_name, update)`` after every topology update (e.g. to snapshot
+        the connectivity). Listeners are not saved with the model."""
+        self._topology_listeners.append(listener)
+
+    # -- training -----------------------------------------------------------------------------
+    def _setup_learn(self, total_timesteps: int, callback: MaybeCallback = None,
+                     reset_num_timesteps: bool = True, tb_log_name: str = "run",
+                     progress_bar: bool = False) -> tuple[int, Any]:
+        total, callback = super()._setup_learn(  # type: ignore[misc]
+            total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
+        fractional_stop = isinstance(self.sparsity.update_stop, float)
+        if fractional_stop and (reset_num_timesteps or self.planned_gradient_steps is None):
+            self.planned_gradient_steps = self._estimate_gradient_steps(total)
+            schedule = self.sparsity.schedule(self.planned_gradient_steps)
+            for updater in self.topology_updaters.values():
+                updater.schedule = schedule
+        return total, callback
+
+    def _estimate_gradient_steps(self, total_timesteps: int) -> int:
+        """Gradient steps that ``learn(total_timesteps)`` will run (to place a fractional stop)."""
+        n_envs = self.n_envs  # type: ignore[attr-defined]
+        frequency = self.train_freq.frequency  # type: ignore[attr-defined]
+        per_call = self.gradient_steps if self.gradient_steps > 0 else frequency * n_envs  # type: ignore[attr-defined]
+        env_steps = max(0, total_timesteps - self.learning_starts)  # type: ignore[attr-defined]
+        return max(1, int(env_steps / (frequency * n_envs) * per_call))
+
+    def train(self, gradient_steps: int, *args: Any, **kwargs: Any) -> None:
+        """SB3's gradient steps, then the topology updates that fall in them."""
+        for updater in self.topology_updaters.values():
+            updater.prepare(gradient_steps)
+        super().train(gradient_steps, *args, **kwargs)  # type: ignore[misc]
+        if not self._logged_initial_sparsity:
+            self._record_sparsity()
+            self._logged_initial_sparsity = True
+        for name, updater in self.topology_updaters.items():
+            update = updater.step(gradient_steps)
+            if update is not None:
+                self.logger.record(f"sparsity/{name}/changed", update.changed)  # type: ignore[attr-defined]
+                self.logger.record(f"sparsity/{name}/drop_fraction", update.drop_fraction)  # type: ignore[attr-defined]
+                self._record_sparsity()
+                for listener in self._topology_listeners:
+                    listener(name, update)
+
+    # -- logging ------------------------------------------------------------------------------
+    def network_densities(self) -> dict[str, float]:
+        """Fraction of weights that exist in each online network (actor, qf0, qf1…)."""
+        densities = {}
+        for name, network in policy_networks(self.policy).items():  # type: ignore[attr-defined]
+            layers = linear_layers(network).values()
+            active = sum(int(layer.mask.sum()) if isinstance(layer, SparseLinear) else layer.weight.numel()
+                         for layer in layers)
+            densities[name] = active / sum(layer.weight.numel() for layer in layers)
+        return densities
+
+    def real_feature_mask(self) -> np.ndarray | None:
+        """Which observation features are real, as the training env reports it (``None`` if it
+        does not, e.g. an env without noise wrappers)."""
+        env = self.get_env()  # type: ignore[attr-defined]
+        if env is None:
+            return None
+        try:
+            mask = env.get_attr("real_feature_mask", indices=[0])[0]
+        except AttributeError:
+            return None
+        return None if mask is None else np.asarray(mask, dtype=bool)
+
+    def input_real_shares(self) -> dict[str, float]:
+        """Share of each sparse input layer's connections that sit on real features (actions
+        count as real for the critics' input layers)."""
+        observation_mask = self.real_feature_mask()
+        if observation_mask is None:
+            return {}
+        shares = {}
+        for name, layer in input_layers(self.policy).items():  # type: ignore[attr-defined]
+            if not isinstance(layer, SparseLinear):
+                continue
+            extra = layer.in_features - observation_mask.size
+            if extra < 0:
+                continue
+            columns = np.concatenate([observation_mask, np.ones(extra, dtype=bool)])
+            shares[name] = real_share(layer.mask, columns)
+        return shares
+
+    def _record_sparsity(self) -> None:
+        for name, density in self.network_densities().items():
+            self.logger.record(f"sparsity/{name}/density", density)  # type: ignore[attr-defined]
+        for name, share in self.input_real_shares().items():
+            self.logger.record(f"sparsity/{name}/real_share", share)  # type: ignore[attr-defined]
+
+    # -- saving -------------------------------------------------------------------------------
+    def _excluded_save_params(self) -> list[str]:
+        return super()._excluded_save_params() + ["topology_updaters", "_topology_listeners"]  # type: ignore[misc]
+
+    def save(self, path: Any, exclude: Any = None, include: Any = None) -> None:
+        """SB3's ``save``, with the topology updaters' state (step counters, RNG) included."""
+        self.topology_state = {name: updater.state_dict() for name, updater in self.topology_updaters.items()}
+        super().save(path, exclude=exclude, include=include)  # type: ignore[misc]

@@ -1,0 +1,1 @@
+"""Connectivity analysis of sparse input layers: metrics and plots."""

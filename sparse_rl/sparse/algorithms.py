@@ -1,0 +1,110 @@
+"""Registry of named dynamic sparse training algorithms.
+
+An algorithm says whether the network is sparse, whether its topology changes, and how: a drop
+score (lowest dropped) and a grow rule (which free positions are filled). A new algorithm is one
+small class registered by name, then ``sparsity.algorithm: NAME`` in a config::
+
+    @register_algorithm
+    class MyAlgorithm(SET):
+        name = "mine"
+        def drop_scores(self, layer): ...
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, TypeVar
+
+import torch
+
+from sparse_rl.sparse import criteria
+from sparse_rl.sparse.layers import SparseLinear
+from sparse_rl.sparse.validation import check_choice
+
+
+class DSTAlgorithm:
+    """Base class of a sparse training algorithm: magnitude drop, random growth.
+
+    Subclasses override :meth:`drop_scores` and/or :meth:`grow_indices`, and the class flags.
+    """
+
+    name: ClassVar[str] = ""
+    #: whether the networks are sparse at all (``dense`` is the control)
+    sparse: ClassVar[bool] = True
+    #: whether the topology changes during training (``static`` is the control)
+    updates_topology: ClassVar[bool] = True
+    #: whether the grow rule needs the dense-weight gradient (layers are armed before an update)
+    needs_dense_gradient: ClassVar[bool] = False
+
+    def drop_scores(self, layer: SparseLinear) -> torch.Tensor:
+        """Scores of the layer's positions; the active ones with the lowest scores are dropped."""
+        return criteria.magnitude(layer)
+
+    def grow_indices(
+        self, layer: SparseLinear, candidates: torch.Tensor, k: int, generator: torch.Generator
+    ) -> torch.Tensor:
+        """``k`` flat indices, among the ``True`` entries of ``candidates``, to activate."""
+        return criteria.sample_candidates(candidates, k, generator)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+
+ALGORITHMS: dict[str, type[DSTAlgorithm]] = {}
+_A = TypeVar("_A", bound=type[DSTAlgorithm])
+
+
+def register_algorithm(cls: _A) -> _A:
+    """Class decorator: make ``cls`` available under ``cls.name``."""
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} needs a non-empty class attribute 'name' to be registered")
+    ALGORITHMS[cls.name] = cls
+    return cls
+
+
+def make_algorithm(name: str | DSTAlgorithm) -> DSTAlgorithm:
+    """The algorithm registered as ``name`` (an instance passes through); an unknown name raises
+    ``ValueError`` listing the known ones."""
+    if isinstance(name, DSTAlgorithm):
+        return name
+    check_choice(name, ALGORITHMS, "sparse training algorithm")
+    return ALGORITHMS[name]()
+
+
+@register_algorithm
+class Dense(DSTAlgorithm):
+    """No sparsity at all: the dense control."""
+
+    name = "dense"
+    sparse = False
+    updates_topology = False
+
+
+@register_algorithm
+class Static(DSTAlgorithm):
+    """A random sparse topology fixed at initialisation: the static sparse control."""
+
+    name = "static"
+    updates_topology = False
+
+
+@register_algorithm
+class SET(DSTAlgorithm):
+    """Sparse Evolutionary Training (Mocanu et al., Nature Communications 2018): drop the active
+    connections of smallest magnitude, regrow as many at random free positions."""
+
+    name = "set"
+
+
+@register_algorithm
+class RigL(DSTAlgorithm):
+    """Rigged Lottery (Evci et al., ICML 2020): drop the active connections of smallest magnitude,
+    grow where the magnitude of the dense-weight gradient |∂L/∂W| is largest."""
+
+    name = "rigl"
+    needs_dense_gradient = True
+
+    def grow_indices(
+        self, layer: SparseLinear, candidates: torch.Tensor, k: int, generator: torch.Generator
+    ) -> torch.Tensor:
+        """The ``k`` candidates with the largest dense-gradient magnitude."""
+        return criteria.highest_candidates(criteria.dense_gradient_magnitude(layer), candidates, k)

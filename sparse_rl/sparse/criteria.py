@@ -1,0 +1,77 @@
+"""HOW connections are chosen: drop and grow scores, and the selection of positions from them.
+
+Scores are tensors of the weight's shape; the updater drops the active positions with the
+*lowest* drop score and grows the candidate positions with the *highest* grow score. Random growth
+is not a score: :func:`sample_candidates` draws positions uniformly by rejection sampling, which
+costs O(k) for k positions instead of a permutation of every inactive position.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from sparse_rl.sparse.layers import SparseLinear
+
+
+def magnitude(layer: SparseLinear) -> torch.Tensor:
+    """|w|: the drop score of SET (Mocanu et al., 2018) and RigL (Evci et al., 2020)."""
+    return layer.weight.detach().abs()
+
+
+def dense_gradient_magnitude(layer: SparseLinear) -> torch.Tensor:
+    """|∂L/∂W| of the dense weight: RigL's grow score (Evci et al., 2020)."""
+    if layer.dense_grad is None:
+        raise RuntimeError(
+            "this layer has no dense gradient: arm it with capture_dense_gradient() and run a backward pass"
+        )
+    return layer.dense_grad.abs()
+
+
+def lowest_active(scores: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Tensor:
+    """Flat indices of the ``k`` active positions with the lowest score (top-k over the active
+    entries only)."""
+    active = mask.reshape(-1).nonzero().squeeze(1)
+    chosen = torch.topk(scores.reshape(-1)[active], k, largest=False, sorted=False).indices
+    return active[chosen]
+
+
+def highest_candidates(scores: torch.Tensor, candidates: torch.Tensor, k: int) -> torch.Tensor:
+    """Flat indices of the ``k`` candidate positions with the highest score."""
+    pool = candidates.reshape(-1).nonzero().squeeze(1)
+    chosen = torch.topk(scores.reshape(-1)[pool], k, largest=True, sorted=False).indices
+    return pool[chosen]
+
+
+def sample_candidates(candidates: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
+    """``k`` distinct flat indices drawn uniformly at random among the ``True`` entries of
+    ``candidates`` (a boolean tensor, not modified).
+
+    Rejection sampling: draw random positions, keep those that are candidates and not yet taken,
+    repeat until ``k`` are found. When candidates are rare (under a quarter of the positions) it
+    falls back to choosing among the listed candidates, which is then the cheaper route.
+    """
+    flat = candidates.reshape(-1)
+    numel = flat.numel()
+    n_candidates = int(flat.sum().item())
+    if k > n_candidates:
+        raise ValueError(f"cannot grow {k} connections: only {n_candidates} positions are free")
+    if k == 0:
+        return torch.empty(0, dtype=torch.long, device=flat.device)
+    if n_candidates < numel // 4:
+        pool = flat.nonzero().squeeze(1)
+        order = torch.randperm(pool.numel(), generator=generator, device=generator.device).to(pool.device)
+        return pool[order[:k]]
+    free = flat.clone()
+    chosen: list[torch.Tensor] = []
+    needed = k
+    while needed > 0:
+        draws = int(needed * numel / max(1, int(free.sum().item())) * 1.25) + 16
+        idx = torch.randint(numel, (draws,), generator=generator, device=generator.device).to(flat.device)
+        idx = torch.unique(idx[free[idx]])
+        if idx.numel() > needed:
+            keep = torch.randperm(idx.numel(), generator=generator, device=generator.device)[:needed]
+            idx = idx[keep.to(idx.device)]
+        free[idx] = False
+        chosen.append(idx)
+        needed -= idx.numel()
+    return torch.cat(chosen)
