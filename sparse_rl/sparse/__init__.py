@@ -12,7 +12,7 @@ from sparse_rl.sparse.algorithms import ALGORITHMS, DSTAlgorithm, make_algorithm
 from sparse_rl.sparse.distributions import DISTRIBUTIONS, layer_densities
 from sparse_rl.sparse.layers import SparseLinear, random_mask
 from sparse_rl.sparse.schedules import UpdateSchedule
-from sparse_rl.sparse.topology import LayerUpdateStats, TopologyUpdate, TopologyUpdater, copy_topology, sparse_layers
+from sparse_rl.sparse.topology import LayerUpdateStats, TopologyUpdate, TopologyUpdater, sparse_layers
 
 __all__ = [
     "ALGORITHMS",
@@ -23,7 +23,6 @@ __all__ = [
     "TopologyUpdate",
     "TopologyUpdater",
     "UpdateSchedule",
-    "copy_topology",
     "layer_densities",
     "make_algorithm",
     "random_mask",

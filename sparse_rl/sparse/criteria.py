@@ -36,9 +36,26 @@ def lowest_active(scores: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Ten
 
 
 def highest_candidates(scores: torch.Tensor, candidates: torch.Tensor, k: int) -> torch.Tensor:
-    """Flat indices of the ``k`` candidate positions with the highest score."""
-    pool = candidates.reshape(-1).nonzero().squeeze(1)
-    chosen = torch.topk(scores.reshape(-1)[pool], k, largest=True, sorted=False).indices
+    """Flat indices of the ``k`` candidate positions with the highest score.
+
+    Exact, but fast on large layers: a threshold estimated from a strided sample of the scores
+    first narrows the pool to a few times ``k`` positions; when the pool is too small the full
+    top-k over all candidates runs instead.
+    """
+    flat_scores = scores.reshape(-1)
+    flat_candidates = candidates.reshape(-1)
+    numel = flat_scores.numel()
+    if numel >= 1 << 16 and 0 < k <= numel // 64:
+        stride = numel // (1 << 14)
+        sample = flat_scores[::stride]
+        keep = min(sample.numel(), 4 * k * sample.numel() // numel + 8)
+        threshold = torch.topk(sample, keep, sorted=False).values.min()
+        pool = ((flat_scores >= threshold) & flat_candidates).nonzero().squeeze(1)
+        # Every candidate outside the pool scores below the threshold, hence below the pool's k-th best.
+        if pool.numel() >= k:
+            return pool[torch.topk(flat_scores[pool], k, largest=True, sorted=False).indices]
+    pool = flat_candidates.nonzero().squeeze(1)
+    chosen = torch.topk(flat_scores[pool], k, largest=True, sorted=False).indices
     return pool[chosen]
 
 
@@ -52,7 +69,7 @@ def sample_candidates(candidates: torch.Tensor, k: int, generator: torch.Generat
     """
     flat = candidates.reshape(-1)
     numel = flat.numel()
-    n_candidates = int(flat.sum().item())
+    n_candidates = int(flat.count_nonzero().item())
     if k > n_candidates:
         raise ValueError(f"cannot grow {k} connections: only {n_candidates} positions are free")
     if k == 0:
@@ -62,10 +79,11 @@ def sample_candidates(candidates: torch.Tensor, k: int, generator: torch.Generat
         order = torch.randperm(pool.numel(), generator=generator, device=generator.device).to(pool.device)
         return pool[order[:k]]
     free = flat.clone()
+    n_free = n_candidates
     chosen: list[torch.Tensor] = []
     needed = k
     while needed > 0:
-        draws = int(needed * numel / max(1, int(free.sum().item())) * 1.25) + 16
+        draws = int(needed * numel / n_free * 1.25) + 16
         idx = torch.randint(numel, (draws,), generator=generator, device=generator.device).to(flat.device)
         idx = torch.unique(idx[free[idx]])
         if idx.numel() > needed:
@@ -74,4 +92,5 @@ def sample_candidates(candidates: torch.Tensor, k: int, generator: torch.Generat
         free[idx] = False
         chosen.append(idx)
         needed -= idx.numel()
+        n_free -= idx.numel()
     return torch.cat(chosen)

@@ -152,7 +152,7 @@ class SparseLinear(nn.Module):
     @property
     def nnz(self) -> int:
         """Number of active connections."""
-        return int(self.mask.sum().item())
+        return int(self.mask.count_nonzero().item())
 
     @property
     def density(self) -> float:

@@ -62,16 +62,11 @@ def sparse_layers(module: nn.Module | Mapping[str, SparseLinear] | Sequence[Spar
         items = module.items()
     else:
         items = ((str(i), layer) for i, layer in enumerate(module))
-    return {name: layer for name, layer in items if isinstance(layer, SparseLinear) and layer.target_density < 1.0}
-
-
-def copy_topology(source: nn.Module, target: nn.Module) -> None:
-    """Give every ``SparseLinear`` of ``target`` the mask of the same-named layer of ``source`` and
-    zero its weights at inactive positions (target networks follow the online topology)."""
-    source_layers = dict(source.named_modules())
-    for name, layer in target.named_modules():
-        if isinstance(layer, SparseLinear):
-            layer.set_mask_(source_layers[name].mask)
+    return {
+        name or "layer": layer
+        for name, layer in items
+        if isinstance(layer, SparseLinear) and layer.target_density < 1.0
+    }
 
 
 def reset_optimizer_state(
@@ -185,13 +180,13 @@ class TopologyUpdater:
         return update
 
     def _sync_follower(self, follower: nn.Module) -> None:
-        follower_layers = dict(follower.named_modules())
+        follower_layers = sparse_layers(follower)
         for name, layer in self.layers.items():
             follower_layers[name].set_mask_(layer.mask)
 
     def _update_layer(self, layer: SparseLinear, drop_fraction: float) -> LayerUpdateStats:
         mask = layer.mask.view(-1)
-        nnz = int(mask.sum().item())
+        nnz = int(mask.count_nonzero().item())
         free_before = ~mask
         k = min(round(drop_fraction * nnz), mask.numel() - nnz)
         if k > 0:
@@ -207,10 +202,10 @@ class TopologyUpdater:
                 layer.weight.grad.view(-1)[changed] = 0
             reset_optimizer_state(self.optimizers, layer.weight, changed)
         layer.dense_grad = None
-        active_weights = layer.weight.view(-1)[mask]
+        # Inactive weights are exactly zero, so the sum over all weights is the sum over active ones.
         return LayerUpdateStats(
             pruned=k, grown=k, nnz=nnz, density=nnz / mask.numel(),
-            mean_abs_weight=float(active_weights.abs().mean().item()) if nnz else 0.0,
+            mean_abs_weight=float(layer.weight.abs().sum().item()) / nnz if nnz else 0.0,
         )
 
     def _drop(self, layer: SparseLinear, k: int) -> torch.Tensor:

@@ -1,0 +1,54 @@
+"""Sparsity configs and presets."""
+
+from __future__ import annotations
+
+import pytest
+
+from sparse_rl.agents.sparsity import PRESETS, SparsityConfig, resolve_sparsity
+
+
+def test_presets_follow_the_papers() -> None:
+    anf = resolve_sparsity("anf")
+    assert (anf.algorithm, anf.density, anf.sparse_roles, anf.drop_fraction, anf.update_interval) == (
+        "set", 0.2, ("input",), 0.05, 1000)
+    assert anf.update_stop is None and anf.drop_schedule == "constant"
+    assert resolve_sparsity("all_layers", agent="sac").drop_fraction == 0.1
+    assert resolve_sparsity("all_layers", agent="td3").drop_fraction == 0.05
+    assert resolve_sparsity("all_layers").sparse_roles == ("input", "hidden")
+    assert resolve_sparsity("static").algorithm == "static"
+    assert not resolve_sparsity("dense").is_sparse
+    assert set(PRESETS) == {"anf", "static", "all_layers", "rigl", "dense"}
+
+
+def test_preset_with_overrides() -> None:
+    config = resolve_sparsity({"preset": "anf", "density": 0.05, "algorithm": "rigl"})
+    assert (config.density, config.algorithm, config.sparse_roles) == (0.05, "rigl", ("input",))
+
+
+def test_round_trip_through_dict() -> None:
+    config = resolve_sparsity("rigl")
+    assert SparsityConfig.from_dict(config.to_dict()) == config
+
+
+def test_fractional_stop_is_resolved_against_the_training_length() -> None:
+    config = resolve_sparsity("rigl")
+    schedule = config.schedule(total_gradient_steps=10_000)
+    assert schedule.stop == 8000 and schedule.decay == "cosine"
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("anff", r"unknown sparsity preset 'anff' \(did you mean 'anf'\?\)"),
+        ({"preset": "anf", "densty": 0.1}, r"unknown sparsity key 'densty' \(did you mean 'density'\?\)"),
+        ({"algorithm": "magic"}, "unknown sparse training algorithm 'magic'"),
+        ({"density": 1.5}, r"density must be in \(0, 1\]"),
+        ({"sparse_roles": ["inputs"]}, "unknown layer role in sparse_roles 'inputs'"),
+        ({"drop_fraction": 1.0}, r"drop_fraction must be in \[0, 1\)"),
+        ({"update_interval": 0}, "interval must be an integer >= 1"),
+        ({"update_stop": 1.5}, r"update_stop as a fraction of training must be in \(0, 1\]"),
+    ],
+)
+def test_bad_sparsity_raises_clear_errors(spec: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        resolve_sparsity(spec)  # type: ignore[arg-type]
