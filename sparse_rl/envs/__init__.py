@@ -1,0 +1,36 @@
+"""Extremely noisy environments (ENE), feature permutation and the env factory.
+
+The ENE of Grooten et al. (AAMAS 2023) appends i.i.d. noise features after the real observation
+(:class:`NoisyObservation`); the transfer experiment permutes all features once
+(:class:`FeaturePermutation`); :func:`make_env` builds both from an :class:`EnvConfig`.
+"""
+
+from sparse_rl.envs.factory import EnvConfig, make_env
+from sparse_rl.envs.noise import (
+    NOISE_DISTRIBUTIONS,
+    IndexedNoise,
+    NoiseDistribution,
+    NormalNoise,
+    UniformNoise,
+    derive_noise_seed,
+    make_noise_distribution,
+    register_noise_distribution,
+)
+from sparse_rl.envs.wrappers import FeaturePermutation, NoisyObservation, noise_feature_count, real_feature_mask
+
+__all__ = [
+    "NOISE_DISTRIBUTIONS",
+    "EnvConfig",
+    "FeaturePermutation",
+    "IndexedNoise",
+    "NoiseDistribution",
+    "NoisyObservation",
+    "NormalNoise",
+    "UniformNoise",
+    "derive_noise_seed",
+    "make_env",
+    "make_noise_distribution",
+    "noise_feature_count",
+    "real_feature_mask",
+    "register_noise_distribution",
+]

@@ -1,0 +1,328 @@
+"""Noise distributions of the extremely noisy environments (ENE) and their regenerable stream.
+
+An ENE (Grooten et al., "Automatic Noise Filtering with Dynamic Sparse Training in Deep
+Reinforcement Learning", AAMAS 2023) appends features of pure noise to every observation. This
+module holds *what* noise is drawn (a :class:`NoiseDistribution`, one small class per kind, in a
+registry) and *how* it is made regenerable (:class:`IndexedNoise`: the noise of the ``k``-th
+observation is a pure function of ``(noise_seed, k)``).
+
+A new kind is one class plus a registry entry::
+
+    @register_noise_distribution
+    class LaplaceNoise(NoiseDistribution):
+        name = "laplace"
+
+        def __init__(self, scale: float = 1.0) -> None:
+            self.scale = check_positive_float(scale, "scale")
+
+        def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+            return rng.laplace(0.0, self.scale, size).astype(np.float32)
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+
+__all__ = [
+    "NOISE_DISTRIBUTIONS",
+    "IndexedNoise",
+    "NoiseDistribution",
+    "NormalNoise",
+    "UniformNoise",
+    "check_non_negative_int",
+    "check_seed",
+    "derive_noise_seed",
+    "make_noise_distribution",
+    "random_noise_seed",
+    "register_noise_distribution",
+]
+
+#: spawn key that separates the noise streams from every other stream seeded by the same number
+#: (gymnasium's ``np_random``, SB3's seeding): ``b"ENE"`` as an integer.
+_NOISE_SPAWN_KEY = 0x454E45
+#: spawn key used by :func:`derive_noise_seed` (a different one, so that a derived seed and the
+#: seed it was derived from never share a key).
+_DERIVE_SPAWN_KEY = 0x454E45_01
+
+
+# --------------------------------------------------------------------------------------------------
+# argument checks
+
+
+def check_positive_float(value: float, name: str) -> float:
+    """Return ``value`` as a float if it is a finite number > 0, else raise ``ValueError``."""
+    number = _as_float(value, name, "a finite number > 0")
+    if not (math.isfinite(number) and number > 0.0):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return number
+
+
+def check_finite_float(value: float, name: str) -> float:
+    """Return ``value`` as a float if it is a finite number, else raise ``ValueError``."""
+    number = _as_float(value, name, "a finite number")
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return number
+
+
+def check_non_negative_int(value: int, name: str) -> int:
+    """Return ``value`` as an ``int`` if it is an integer >= 0, else raise ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+    return int(value)
+
+
+def check_seed(seed: int, name: str = "seed") -> int:
+    """Return ``seed`` if it is an integer >= 0 (what ``np.random.SeedSequence`` accepts), else
+    raise ``ValueError``."""
+    return check_non_negative_int(seed, name)
+
+
+def _as_float(value: Any, name: str, allowed: str) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be {allowed}, got {value!r}") from None
+
+
+# --------------------------------------------------------------------------------------------------
+# distributions
+
+
+class NoiseDistribution(ABC):
+    """Base class of a noise kind: i.i.d. samples, one per noise feature.
+
+    Subclasses set the class attribute :attr:`name`, validate their parameters in ``__init__``
+    (raising ``ValueError`` that names the argument), implement :meth:`sample` and, when the
+    samples are bounded, override :attr:`bounds`.
+    """
+
+    name: ClassVar[str] = ""
+
+    @abstractmethod
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """Draw ``size`` i.i.d. samples.
+
+        :param rng: the generator to draw from (the only source of randomness: the result must be
+            a pure function of the generator's state, so that the noise can be regenerated)
+        :param size: number of samples
+        :return: a float32 array of shape ``(size,)``
+        """
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """The (low, high) range of the samples, for the observation space: unbounded by default."""
+        return (-math.inf, math.inf)
+
+    @property
+    def params(self) -> dict[str, float]:
+        """The constructor parameters, by name (what :func:`make_noise_distribution` takes)."""
+        return {key: getattr(self, key) for key in _param_names(type(self))}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{key}={value!r}" for key, value in self.params.items())
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and self.params == other.params  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, tuple(sorted(self.params.items()))))
+
+
+NOISE_DISTRIBUTIONS: dict[str, type[NoiseDistribution]] = {}
+_D = TypeVar("_D", bound=type[NoiseDistribution])
+
+
+def register_noise_distribution(cls: _D) -> _D:
+    """Class decorator: make ``cls`` available to :func:`make_noise_distribution` under ``cls.name``."""
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} needs a non-empty class attribute 'name' to be registered")
+    NOISE_DISTRIBUTIONS[cls.name] = cls
+    return cls
+
+
+@register_noise_distribution
+class NormalNoise(NoiseDistribution):
+    """I.i.d. ``N(0, std²)`` noise, the noise of the ENE in Grooten et al. (AAMAS 2023).
+
+    :param std: standard deviation, a finite number > 0
+    """
+
+    name = "normal"
+
+    def __init__(self, std: float = 1.0) -> None:
+        self.std = check_positive_float(std, "std")
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """``size`` float32 samples of ``N(0, std²)`` (float32 ziggurat, then scaled)."""
+        samples = rng.standard_normal(size, dtype=np.float32)
+        if self.std != 1.0:
+            samples *= np.float32(self.std)
+        return samples
+
+
+@register_noise_distribution
+class UniformNoise(NoiseDistribution):
+    """I.i.d. uniform noise on ``[low, high)`` (closed after rounding to float32).
+
+    :param low: lower bound, a finite number
+    :param high: upper bound, a finite number > ``low``
+    """
+
+    name = "uniform"
+
+    def __init__(self, low: float = -1.0, high: float = 1.0) -> None:
+        self.low = check_finite_float(low, "low")
+        self.high = check_finite_float(high, "high")
+        if not self.low < self.high:
+            raise ValueError(f"low must be < high, got low={low!r}, high={high!r}")
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """``size`` float32 samples of ``U(low, high)`` (drawn in float64, then rounded, so that
+        they stay inside the float32 bounds)."""
+        return (self.low + (self.high - self.low) * rng.random(size)).astype(np.float32)
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """``(low, high)``."""
+        return (self.low, self.high)
+
+
+def make_noise_distribution(name: str | NoiseDistribution, **params: Any) -> NoiseDistribution:
+    """The noise distribution registered as ``name``, built with ``params``.
+
+    :param name: a registered kind (``"normal"``, ``"uniform"``, ...); an instance passes through
+        (then ``params`` must be empty)
+    :param params: the kind's constructor parameters (``std`` for ``normal``; ``low``, ``high`` for
+        ``uniform``)
+    :return: the distribution
+    :raises ValueError: for an unknown name (the message lists the known ones), an unknown
+        parameter, or a bad parameter value (the message names it and what is allowed)
+    """
+    if isinstance(name, NoiseDistribution):
+        if params:
+            raise ValueError(
+                f"noise parameters {sorted(params)} given together with a distribution instance {name!r}; "
+                "pass either a name with parameters or an instance"
+            )
+        return name
+    if not isinstance(name, str) or name not in NOISE_DISTRIBUTIONS:
+        raise ValueError(_unknown_choice("noise distribution", name, NOISE_DISTRIBUTIONS))
+    cls = NOISE_DISTRIBUTIONS[name]
+    accepted = _param_names(cls)
+    for key in params:
+        if key not in accepted:
+            close = difflib.get_close_matches(key, accepted, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(
+                f"unknown parameter {key!r} for noise distribution {name!r}{hint}; "
+                f"accepted: {', '.join(accepted) or 'none'}"
+            )
+    return cls(**params)
+
+
+def _param_names(cls: type[NoiseDistribution]) -> list[str]:
+    """Names of the named constructor parameters of ``cls`` (stored as attributes of that name)."""
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    parameters = inspect.signature(cls.__init__).parameters.values()
+    return [p.name for p in parameters if p.kind in named and p.name != "self"]
+
+
+def _unknown_choice(what: str, value: object, known: Iterable[str]) -> str:
+    options = sorted(known)
+    close = difflib.get_close_matches(str(value), options, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown {what} {value!r}{hint}; known: {', '.join(options)}"
+
+
+# --------------------------------------------------------------------------------------------------
+# seeds and the regenerable stream
+
+
+def derive_noise_seed(seed: int) -> int:
+    """The noise seed derived from an environment seed (a 64-bit integer).
+
+    ``np.random.SeedSequence(seed, spawn_key=(...,))`` with a spawn key of its own: the derived
+    noise stream shares nothing with the streams that ``seed`` starts elsewhere (gymnasium's
+    ``np_random``, the action space, SB3). :class:`~sparse_rl.envs.wrappers.NoisyObservation` (on
+    its first seeded ``reset``) and :func:`~sparse_rl.envs.factory.make_env` derive the same value,
+    so both routes give the same noise.
+
+    :param seed: an integer >= 0
+    :return: the noise seed
+    """
+    seed = check_seed(seed)
+    return int(np.random.SeedSequence(seed, spawn_key=(_DERIVE_SPAWN_KEY,)).generate_state(1, np.uint64)[0])
+
+
+def random_noise_seed() -> int:
+    """A fresh noise seed from OS entropy (a 128-bit integer), for unseeded runs."""
+    return int(np.random.SeedSequence().entropy)  # type: ignore[arg-type]
+
+
+class IndexedNoise:
+    """A counter-based, regenerable noise stream: ``noise(k)`` is a pure function of
+    ``(noise_seed, k)``.
+
+    The noise of index ``k`` is, by definition::
+
+        key = np.random.SeedSequence(noise_seed, spawn_key=(0x454E45,)).generate_state(2, np.uint64)
+        rng = np.random.Generator(np.random.Philox(key=key, counter=[0, 0, 0, k]))
+        distribution.sample(rng, size)
+
+    Philox is a counter-based generator: its output block ``c`` is a bijective hash of
+    ``(key, c)``, so the index sits in the most significant counter word and each index owns
+    ``2**192`` blocks of its own; no state is carried from one index to the next, and any index can
+    be regenerated in any order, at the cost of one draw. Rather than building a new
+    ``Philox`` per index (≈ 9 µs of overhead), one bit generator is rewound by setting its state
+    (same numbers, exactly; a test checks this against the definition above).
+
+    :param distribution: what to draw
+    :param size: number of samples per index
+    :param noise_seed: an integer >= 0
+    """
+
+    def __init__(self, distribution: NoiseDistribution, size: int, noise_seed: int) -> None:
+        self.distribution = distribution
+        self.size = check_non_negative_int(size, "size")
+        self.noise_seed = check_seed(noise_seed, "noise_seed")
+        self.key = np.random.SeedSequence(self.noise_seed, spawn_key=(_NOISE_SPAWN_KEY,)).generate_state(2, np.uint64)
+        self._bit_generator = np.random.Philox(key=self.key)
+        self._rng = np.random.Generator(self._bit_generator)
+
+    def __call__(self, index: int) -> np.ndarray:
+        """The noise of index ``index`` (an integer in ``[0, 2**64)``): float32, shape ``(size,)``."""
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < 2**64:
+            raise ValueError(f"index must be an integer in [0, 2**64), got {index!r}")
+        if self.size == 0:
+            return np.zeros(0, dtype=np.float32)
+        self._bit_generator.state = {
+            "bit_generator": "Philox",
+            "state": {"counter": np.array([0, 0, 0, index], dtype=np.uint64), "key": self.key},
+            "buffer": np.zeros(4, dtype=np.uint64),
+            "buffer_pos": 4,
+            "has_uint32": 0,
+            "uinteger": 0,
+        }
+        return self.distribution.sample(self._rng, self.size)
+
+    def many(self, indices: Iterable[int]) -> np.ndarray:
+        """The noise of several indices, stacked: float32, shape ``(len(indices), size)``."""
+        indices = list(indices)
+        out = np.empty((len(indices), self.size), dtype=np.float32)
+        for row, index in enumerate(indices):
+            out[row] = self(int(index))
+        return out
+
+    def __repr__(self) -> str:
+        return f"IndexedNoise({self.distribution!r}, size={self.size}, noise_seed={self.noise_seed})"
