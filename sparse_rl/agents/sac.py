@@ -24,6 +24,8 @@ class SparseSAC(SparseTrainingMixin, SAC):
     :param env: the environment (or its id)
     :param sparsity: a preset name (``anf``, ``all_layers``, ``rigl``, ``static``, ``dense``), a dict
         or a :class:`~sparse_rl.agents.sparsity.SparsityConfig`
+    :param store_noise: store an extremely noisy env's noise features in the replay buffer (default:
+        store only the real features and regenerate the noise exactly when sampling)
     :param kwargs: every other argument of SB3's ``SAC``
     """
 
@@ -31,5 +33,6 @@ class SparseSAC(SparseTrainingMixin, SAC):
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": SparseSACPolicy}
     policy: SparseSACPolicy
 
-    def __init__(self, policy: Any, env: Any, *args: Any, sparsity: Any = "anf", **kwargs: Any) -> None:
-        super().__init__(policy, env, *args, sparsity=sparsity, **kwargs)
+    def __init__(self, policy: Any, env: Any, *args: Any, sparsity: Any = "anf", store_noise: bool = False,
+                 **kwargs: Any) -> None:
+        super().__init__(policy, env, *args, sparsity=sparsity, store_noise=store_noise, **kwargs)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.type_aliases import MaybeCallback
 
+from sparse_rl.agents.buffers import NoiseFreeReplayBuffer
 from sparse_rl.agents.networks import input_layers, linear_layers, policy_networks
 from sparse_rl.agents.policies import SparsePolicyMixin
 from sparse_rl.agents.sparsity import SparsityConfig, resolve_sparsity
@@ -34,6 +35,9 @@ class SparseTrainingMixin:
 
     :param sparsity: a preset name (``anf``, ``all_layers``, ``rigl``, ``static``, ``dense``), a
         dict (optionally ``preset: NAME`` plus overrides) or a :class:`SparsityConfig`
+    :param store_noise: on an extremely noisy env, store the noise features in the replay buffer
+        like SB3 does (default ``False``: store the real features and regenerate the noise, see
+        :class:`~sparse_rl.agents.buffers.NoiseFreeReplayBuffer`)
     """
 
     agent_kind: str = "sac"
@@ -43,8 +47,10 @@ class SparseTrainingMixin:
     planned_gradient_steps: int | None = None
 
     def __init__(self, policy: Any, env: Any, *args: Any,
-                 sparsity: str | dict[str, Any] | SparsityConfig | None = "anf", **kwargs: Any) -> None:
+                 sparsity: str | dict[str, Any] | SparsityConfig | None = "anf", store_noise: bool = False,
+                 **kwargs: Any) -> None:
         self.sparsity = resolve_sparsity(sparsity, agent=self.agent_kind)
+        self.store_noise = store_noise
         if isinstance(policy, type) and not issubclass(policy, SparsePolicyMixin):
             raise ValueError(
                 f"{type(self).__name__} needs a sparse policy (e.g. 'MlpPolicy'), got {policy.__name__}; "
@@ -56,6 +62,7 @@ class SparseTrainingMixin:
 
     # -- construction -------------------------------------------------------------------------
     def _setup_model(self) -> None:
+        self._choose_replay_buffer()
         super()._setup_model()  # type: ignore[misc]
         if not hasattr(self, "_topology_listeners"):
             self._topology_listeners = []
@@ -64,6 +71,16 @@ class SparseTrainingMixin:
             for name, state in self.topology_state.items():
                 self.topology_updaters[name].load_state_dict(state)
         self._logged_initial_sparsity = False
+
+    def _choose_replay_buffer(self) -> None:
+        """Use :class:`NoiseFreeReplayBuffer` on an extremely noisy env unless told to store the noise
+        (``store_noise=True``) or given another buffer class."""
+        if self.store_noise or self.replay_buffer_class is not None or self.env is None:  # type: ignore[attr-defined]
+            return
+        buffer_kwargs = NoiseFreeReplayBuffer.from_env(self.env)  # type: ignore[attr-defined]
+        if buffer_kwargs is not None:
+            self.replay_buffer_class = NoiseFreeReplayBuffer
+            self.replay_buffer_kwargs = {**self.replay_buffer_kwargs, **buffer_kwargs}  # type: ignore[has-type]
 
     def _build_topology_updaters(self) -> None:
         schedule = self.sparsity.schedule(self.planned_gradient_steps)
@@ -96,6 +113,8 @@ class SparseTrainingMixin:
                      progress_bar: bool = False) -> tuple[int, Any]:
         total, callback = super()._setup_learn(  # type: ignore[misc]
             total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
+        if isinstance(self.replay_buffer, NoiseFreeReplayBuffer):  # type: ignore[has-type]
+            self.replay_buffer.bind_to(self.env)  # type: ignore[has-type, attr-defined]
         fractional_stop = isinstance(self.sparsity.update_stop, float)
         if fractional_stop and (reset_num_timesteps or self.planned_gradient_steps is None):
             self.planned_gradient_steps = self._estimate_gradient_steps(total)

@@ -198,6 +198,14 @@ class NoisyObservation(gym.ObservationWrapper):
         return None if self._noise is None else self._noise.noise_seed
 
     @property
+    def noise_stream(self) -> IndexedNoise:
+        """The regenerable noise stream (picklable): ``noise_stream(k)`` is the noise of index ``k``.
+
+        :raises RuntimeError: while the noise seed is not fixed yet
+        """
+        return self._require_noise()
+
+    @property
     def observation_index(self) -> int:
         """Index ``k`` of the last emitted observation (-1 before the first ``reset``)."""
         return self._index

@@ -124,3 +124,18 @@ def test_plain_sb3_policy_is_refused(tiny: Callable) -> None:
 
     with pytest.raises(ValueError, match="needs a sparse policy"):
         SparseSAC(SACPolicy, "Pendulum-v1", **tiny())
+
+
+def test_real_share_is_logged_on_a_noisy_env(tiny: Callable, tmp_path: Path) -> None:
+    from sparse_rl.envs import make_env
+
+    env = make_env({"id": "Pendulum-v1", "noise_fraction": 0.9}, seed=0)
+    model = SparseSAC("MlpPolicy", env, sparsity={"preset": "anf", "update_interval": 50}, **tiny())
+    model.set_logger(configure(str(tmp_path), ["csv"]))
+    model.learn(300, log_interval=1)
+    shares = model.input_real_shares()
+    assert set(shares) == {"actor", "qf0", "qf1"}
+    # 3 of 30 observation columns are real; the critics' action column counts as real too.
+    assert 0 < shares["actor"] < 1 and 0 < shares["qf0"] < 1
+    header = (tmp_path / "progress.csv").read_text().splitlines()[0].split(",")
+    assert "sparsity/actor/real_share" in header and "sparsity/qf1/real_share" in header

@@ -1,0 +1,194 @@
+"""A replay buffer that does not store the noise of extremely noisy environments.
+
+At a noise fraction of 0.99 on HalfCheetah, 1M transitions of 1,700 float32 features take 6.8 GB
+for the observations and as much again for the next observations; at 17,000 inputs they cannot fit.
+Yet the noise carries no information and is regenerable: :class:`~sparse_rl.envs.NoisyObservation`
+draws the noise of its k-th observation as a pure function of (noise seed, k) and reports k as
+``info["noise_index"]``. :class:`NoiseFreeReplayBuffer` stores the real features and k, and rebuilds
+each sampled observation exactly (the same numbers the agent saw) when it samples.
+
+Indices: the buffer records the index of each transition's *next* observation (the one the step
+returned, or the terminal observation); the observation before it in the same env has the index
+one lower, because the wrapper numbers every observation it emits, resets included.
+With a :class:`~sparse_rl.envs.FeaturePermutation` on top, each observation's permutation state
+is stored too, and the permutation is re-applied to the rebuilt observation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.type_aliases import ReplayBufferSamples
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
+
+from sparse_rl.envs.noise import IndexedNoise
+
+
+class NoiseFreeReplayBuffer(ReplayBuffer):
+    """SB3's ``ReplayBuffer`` for observations ``concat(real, noise)`` of a ``NoisyObservation``
+    env: stores ``real`` and the noise index, regenerates ``noise`` when sampling.
+
+    Call :meth:`bind` with the env's noise streams before the first ``add`` (the agents do this
+    when learning starts, once the env has fixed its noise seed).
+
+    :param buffer_size: maximum number of transitions
+    :param observation_space: the *full* (noisy) observation space
+    :param action_space: the action space
+    :param device: where sampled tensors go
+    :param n_envs: number of parallel environments
+    :param optimize_memory_usage: not supported (must be ``False``)
+    :param handle_timeout_termination: as in SB3
+    :param n_real: number of real features (the first ``n_real`` of the un-permuted observation)
+    """
+
+    def __init__(
+        self,
+        buffer_size: int,
+        observation_space: spaces.Box,
+        action_space: spaces.Space,
+        device: torch.device | str = "auto",
+        n_envs: int = 1,
+        optimize_memory_usage: bool = False,
+        handle_timeout_termination: bool = True,
+        n_real: int | None = None,
+    ) -> None:
+        if optimize_memory_usage:
+            raise ValueError("NoiseFreeReplayBuffer does not support optimize_memory_usage=True")
+        if n_real is None or not 0 <= n_real <= observation_space.shape[0]:
+            raise ValueError(f"n_real must be the number of real features (0..{observation_space.shape[0]}), "
+                             f"got {n_real!r}")
+        self.full_observation_space = observation_space
+        self.n_real = n_real
+        real_space = spaces.Box(observation_space.low[:n_real], observation_space.high[:n_real],
+                                dtype=observation_space.dtype)
+        super().__init__(buffer_size, real_space, action_space, device, n_envs=n_envs,
+                         optimize_memory_usage=False, handle_timeout_termination=handle_timeout_termination)
+        self.observation_space = observation_space
+        self.obs_shape = observation_space.shape
+        self.noise_index = np.zeros((self.buffer_size, self.n_envs), dtype=np.uint64)
+        self.obs_permuted = np.zeros((self.buffer_size, self.n_envs), dtype=bool)
+        self.next_obs_permuted = np.zeros((self.buffer_size, self.n_envs), dtype=bool)
+        self.noise_streams: list[IndexedNoise] | None = None
+        self.permutations: list[np.ndarray | None] = [None] * self.n_envs
+        self._last_permuted = np.zeros(self.n_envs, dtype=bool)
+
+    # -- wiring -------------------------------------------------------------------------------
+    def bind(self, noise_streams: Sequence[IndexedNoise], permutations: Sequence[np.ndarray | None] | None = None,
+             permuted: Sequence[bool] | None = None) -> None:
+        """Attach the envs' noise streams (one per env), their feature permutations (if any) and
+        whether each env's current observation is permuted.
+
+        Binding again (e.g. after loading a saved buffer) must give the same streams, or the
+        stored transitions could not be rebuilt.
+        """
+        streams = list(noise_streams)
+        if len(streams) != self.n_envs:
+            raise ValueError(f"need one noise stream per env ({self.n_envs}), got {len(streams)}")
+        n_noise = self.full_observation_space.shape[0] - self.n_real
+        for stream in streams:
+            if stream.size != n_noise:
+                raise ValueError(f"a noise stream draws {stream.size} features, the buffer needs {n_noise}")
+        if self.noise_streams is not None and (self.pos > 0 or self.full):
+            old = [(s.noise_seed, repr(s.distribution)) for s in self.noise_streams]
+            new = [(s.noise_seed, repr(s.distribution)) for s in streams]
+            if old != new:
+                raise ValueError("the env's noise streams differ from those this buffer's transitions were drawn "
+                                 "from (another noise seed?): its observations cannot be rebuilt")
+        self.noise_streams = streams
+        self.permutations = list(permutations) if permutations is not None else [None] * self.n_envs
+        if permuted is not None:
+            self._last_permuted = np.asarray(permuted, dtype=bool).copy()
+
+    @classmethod
+    def from_env(cls, env: VecEnv) -> dict[str, Any] | None:
+        """The ``replay_buffer_kwargs`` for ``env``, or ``None`` if it has no ``NoisyObservation``."""
+        try:
+            n_real = env.get_attr("n_real", indices=[0])[0]
+        except AttributeError:
+            return None
+        return {"n_real": int(n_real)}
+
+    def bind_to(self, env: VecEnv) -> None:
+        """:meth:`bind` to the noise streams, permutations and permutation states of ``env``'s envs."""
+        streams = env.get_attr("noise_stream")
+        try:
+            permutations: list[np.ndarray | None] = [np.asarray(p) for p in env.get_attr("permutation")]
+            permuted = [bool(p) for p in env.get_attr("permuted")]
+        except AttributeError:
+            permutations, permuted = [None] * env.num_envs, [False] * env.num_envs
+        self.bind(streams, permutations, permuted)
+
+    # -- storing ------------------------------------------------------------------------------
+    def _real_part(self, obs: np.ndarray, permuted: np.ndarray) -> np.ndarray:
+        obs = np.asarray(obs).reshape((self.n_envs, -1))
+        real = np.empty((self.n_envs, self.n_real), dtype=obs.dtype)
+        for env_index in range(self.n_envs):
+            row = obs[env_index]
+            permutation = self.permutations[env_index]
+            if permuted[env_index] and permutation is not None:
+                unpermuted = np.empty_like(row)
+                unpermuted[permutation] = row
+                row = unpermuted
+            real[env_index] = row[: self.n_real]
+        return real
+
+    def add(self, obs: np.ndarray, next_obs: np.ndarray, action: np.ndarray, reward: np.ndarray,
+            done: np.ndarray, infos: list[dict[str, Any]]) -> None:
+        """Store the real features of ``obs`` and ``next_obs`` and the noise index of ``next_obs``."""
+        if self.noise_streams is None:
+            raise RuntimeError("NoiseFreeReplayBuffer.bind() must be called with the env's noise streams first")
+        try:
+            indices = np.array([info["noise_index"] for info in infos], dtype=np.uint64)
+        except KeyError:
+            raise RuntimeError("the env's infos have no 'noise_index': is it wrapped in NoisyObservation?") from None
+        next_permuted = np.array([bool(info.get("features_permuted", False)) for info in infos])
+        obs_permuted = self._last_permuted.copy()
+        position = self.pos
+        self.noise_index[position] = indices
+        self.obs_permuted[position] = obs_permuted
+        self.next_obs_permuted[position] = next_permuted
+        self._last_permuted = next_permuted
+        super().add(self._real_part(obs, obs_permuted), self._real_part(next_obs, next_permuted),
+                    action, reward, done, infos)
+
+    # -- sampling -----------------------------------------------------------------------------
+    def rebuild(self, real: np.ndarray, indices: np.ndarray, env_indices: np.ndarray,
+                permuted: np.ndarray) -> np.ndarray:
+        """Full observations from their real features, noise indices, envs and permutation states."""
+        assert self.noise_streams is not None
+        out = np.empty((len(real), self.full_observation_space.shape[0]), dtype=np.float32)
+        out[:, : self.n_real] = real
+        for row, (index, env_index) in enumerate(zip(indices, env_indices)):
+            out[row, self.n_real:] = self.noise_streams[env_index](int(index))
+        for row in np.flatnonzero(permuted):
+            permutation = self.permutations[env_indices[row]]
+            if permutation is not None:
+                out[row] = out[row, permutation]
+        return out
+
+    def _get_samples(self, batch_inds: np.ndarray, env: VecNormalize | None = None) -> ReplayBufferSamples:
+        env_indices = np.random.randint(0, high=self.n_envs, size=(len(batch_inds),))
+        next_index = self.noise_index[batch_inds, env_indices]
+        obs = self.rebuild(self.observations[batch_inds, env_indices], next_index - np.uint64(1), env_indices,
+                           self.obs_permuted[batch_inds, env_indices])
+        next_obs = self.rebuild(self.next_observations[batch_inds, env_indices], next_index, env_indices,
+                                self.next_obs_permuted[batch_inds, env_indices])
+        data = (
+            self._normalize_obs(obs, env),
+            self.actions[batch_inds, env_indices, :],
+            self._normalize_obs(next_obs, env),
+            (self.dones[batch_inds, env_indices] * (1 - self.timeouts[batch_inds, env_indices])).reshape(-1, 1),
+            self._normalize_reward(self.rewards[batch_inds, env_indices].reshape(-1, 1), env),
+        )
+        return ReplayBufferSamples(*tuple(map(self.to_torch, data)))
+
+    def nbytes(self) -> int:
+        """Bytes held by the buffer's arrays."""
+        arrays = (self.observations, self.next_observations, self.actions, self.rewards, self.dones, self.timeouts,
+                  self.noise_index, self.obs_permuted, self.next_obs_permuted)
+        return int(sum(array.nbytes for array in arrays))

@@ -1,0 +1,76 @@
+"""NoiseFreeReplayBuffer: replayed transitions are identical to stored ones, at a fraction of the memory."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+import torch
+from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.env_util import make_vec_env
+
+from sparse_rl.agents import SparseSAC, SparseTD3
+from sparse_rl.agents.buffers import NoiseFreeReplayBuffer
+from sparse_rl.envs import make_env
+
+
+def _noisy_vec_env(n_envs: int = 2, permute_at_step: int | None = None, seed: int = 0):
+    config = {"id": "Pendulum-v1", "noise_fraction": 0.9, "make_kwargs": {"max_episode_steps": 60},
+              "permute_at_step": permute_at_step}
+    return make_vec_env(lambda: make_env(config), n_envs=n_envs, seed=seed)
+
+
+def _all_samples(buffer: ReplayBuffer) -> tuple[torch.Tensor, torch.Tensor]:
+    np.random.seed(123)
+    samples = buffer._get_samples(np.arange(buffer.pos))
+    return samples.observations, samples.next_observations
+
+
+@pytest.mark.parametrize("sparse_class", [SparseSAC, SparseTD3])
+@pytest.mark.parametrize("permute_at_step", [None, 70])
+def test_regenerated_transitions_equal_stored_ones(sparse_class: type, permute_at_step: int | None,
+                                                   tiny: Callable) -> None:
+    # Built and trained one after the other: each construction reseeds the global RNGs.
+    # 150 steps per env: episodes end at 60 (terminal observations), the features switch at 70.
+    stored = sparse_class("MlpPolicy", _noisy_vec_env(permute_at_step=permute_at_step), store_noise=True,
+                          **tiny(learning_starts=50)).learn(300)
+    regenerated = sparse_class("MlpPolicy", _noisy_vec_env(permute_at_step=permute_at_step),
+                               **tiny(learning_starts=50)).learn(300)
+    assert type(stored.replay_buffer) is ReplayBuffer
+    assert isinstance(regenerated.replay_buffer, NoiseFreeReplayBuffer)
+    for ours, theirs in zip(_all_samples(regenerated.replay_buffer), _all_samples(stored.replay_buffer)):
+        assert torch.equal(ours, theirs)
+    # Same samples, hence the same training: the two agents are identical.
+    for key, value in stored.policy.state_dict().items():
+        assert torch.equal(value, regenerated.policy.state_dict()[key]), key
+
+
+def test_buffer_memory_is_the_real_features_only() -> None:
+    env = _noisy_vec_env(n_envs=1)
+    full = ReplayBuffer(1000, env.observation_space, env.action_space, device="cpu")
+    kwargs = NoiseFreeReplayBuffer.from_env(env)
+    assert kwargs == {"n_real": 3}
+    lean = NoiseFreeReplayBuffer(1000, env.observation_space, env.action_space, device="cpu", **kwargs)
+    full_bytes = full.observations.nbytes + full.next_observations.nbytes
+    assert lean.observations.shape == (1000, 1, 3)
+    assert lean.nbytes() < full_bytes / 4
+
+
+def test_binding_other_noise_streams_to_a_filled_buffer_is_refused(tiny: Callable) -> None:
+    model = SparseSAC("MlpPolicy", _noisy_vec_env(seed=0), **tiny(learning_starts=50)).learn(60)
+    other = _noisy_vec_env(seed=1)
+    other.reset()
+    with pytest.raises(ValueError, match="noise streams differ"):
+        model.replay_buffer.bind_to(other)
+
+
+def test_plain_envs_keep_sb3_buffer(tiny: Callable) -> None:
+    model = SparseSAC("MlpPolicy", "Pendulum-v1", **tiny())
+    assert type(model.replay_buffer) is ReplayBuffer
+
+
+def test_bad_n_real_is_rejected() -> None:
+    env = _noisy_vec_env(n_envs=1)
+    with pytest.raises(ValueError, match="n_real must be the number of real features"):
+        NoiseFreeReplayBuffer(10, env.observation_space, env.action_space, n_real=None)
