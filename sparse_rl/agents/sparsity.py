@@ -27,6 +27,7 @@ from typing import Any
 
 from sparse_rl.sparse.algorithms import make_algorithm
 from sparse_rl.sparse.distributions import DISTRIBUTIONS
+from sparse_rl.sparse.layers import BACKENDS
 from sparse_rl.sparse.schedules import UpdateSchedule
 from sparse_rl.sparse.validation import check_choice, check_density
 
@@ -49,6 +50,9 @@ class SparsityConfig:
         steps (float in (0, 1]), or ``None`` for never stopping
     :param drop_fraction: ζ, the fraction of each layer's active connections replaced per update
     :param drop_schedule: ``constant`` or ``cosine`` (decays to 0 at ``update_stop``)
+    :param backend: how sparse layers are stored and computed: ``masked`` (dense weight × mask),
+        ``csr`` (only active weights, sparse kernels) or ``auto`` (per layer, from its size and
+        density; see :func:`sparse_rl.sparse.layers.resolve_backend`)
     """
 
     algorithm: str = "set"
@@ -62,10 +66,12 @@ class SparsityConfig:
     update_stop: int | float | None = None
     drop_fraction: float = 0.05
     drop_schedule: str = "constant"
+    backend: str = "auto"
 
     def __post_init__(self) -> None:
         make_algorithm(self.algorithm)
         check_choice(self.distribution, DISTRIBUTIONS, "distribution")
+        check_choice(self.backend, BACKENDS, "sparse layer backend")
         object.__setattr__(self, "sparse_roles", tuple(self.sparse_roles))
         for role in self.sparse_roles:
             check_choice(role, ROLES, "layer role in sparse_roles")

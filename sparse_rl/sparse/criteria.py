@@ -27,10 +27,17 @@ def dense_gradient_magnitude(layer: SparseLinear) -> torch.Tensor:
     return layer.dense_grad.abs()
 
 
-def lowest_active(scores: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Tensor:
+def lowest_active(scores: torch.Tensor, active: torch.Tensor, k: int) -> torch.Tensor:
     """Flat indices of the ``k`` active positions with the lowest score (top-k over the active
-    entries only)."""
-    active = mask.reshape(-1).nonzero().squeeze(1)
+    entries only).
+
+    :param scores: drop scores of the weight's shape
+    :param active: the active positions: a boolean mask of the weight's shape, or their flat
+        indices in increasing order (``SparseLinear.active_positions()``, free on a CSR layer)
+    :param k: how many to choose
+    """
+    if active.dtype == torch.bool:
+        active = active.reshape(-1).nonzero().squeeze(1)
     chosen = torch.topk(scores.reshape(-1)[active], k, largest=False, sorted=False).indices
     return active[chosen]
 

@@ -1,22 +1,42 @@
 """``SparseLinear``: a fully-connected layer that keeps only a fixed fraction of its connections.
 
-The layer stores a dense ``weight`` and a boolean ``mask`` buffer of the same shape. Only the
-active (masked-in) weights take part in the forward pass, so inactive weights receive exactly zero
-gradient; the topology updater keeps them exactly zero, which makes any optimizer (Adam with L2
-weight decay, AdamW) leave them at zero too. The mask is edited in place by
-:class:`sparse_rl.sparse.topology.TopologyUpdater`; parameters are never replaced, so optimizers
-built once keep working.
+Two storage backends share one interface (chosen by ``backend=``):
+
+- ``masked`` (:class:`MaskedSparseLinear`): a dense ``weight`` parameter and a boolean ``mask``
+  buffer of the same shape; the forward pass multiplies them, so inactive weights get exactly zero
+  gradient. Sparsity saves nothing on the clock (≈1.0–1.2× a dense layer) but every operation is
+  dense and simple; best for small layers and high densities.
+- ``csr`` (:class:`~sparse_rl.sparse.csr.CSRSparseLinear`): only the active weights are stored, in a
+  ``values`` parameter of fixed length ``nnz`` (so the optimizer's state is ``nnz`` long too), with
+  their positions in a ``flat_index`` buffer; forward and backward use sparse kernels
+  (:mod:`~sparse_rl.sparse.kernels`). ``weight`` and ``mask`` are read-only dense views built on
+  demand.
+- ``auto`` picks per layer with :func:`resolve_backend`.
+
+Topology updates go through one interface on both: :meth:`SparseLinear.replace_connections`
+moves connections and returns the parameter and the flat slots whose optimizer state must be
+reset; :meth:`SparseLinear.follow_topology_` makes a target network's layer take another layer's
+connections. Parameters are never replaced, so optimizers built once keep working.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sparse_rl.sparse.validation import check_density
+from sparse_rl.sparse.validation import check_choice, check_density
+
+#: the storage backends, and ``auto`` (chosen per layer by :func:`resolve_backend`)
+BACKENDS = ("auto", "masked", "csr")
+#: ``auto`` uses ``csr`` for layers with at least this many inputs…
+AUTO_MIN_INPUTS = 256
+#: …and at most this density (see :func:`resolve_backend` for the measurements behind the rule)
+AUTO_MAX_DENSITY = 0.2
 
 
 def active_count(numel: int, density: float) -> int:
@@ -53,11 +73,53 @@ def random_mask(
     return mask.view(shape)
 
 
-class SparseLinear(nn.Module):
-    """A linear layer ``y = x (W ⊙ M)ᵀ + b`` whose boolean mask ``M`` keeps a fixed number of
-    connections active.
+def resolve_backend(backend: str, in_features: int, out_features: int, density: float) -> str:
+    """The storage backend (``masked`` or ``csr``) a layer of this shape and density uses.
 
-    **Initialisation.** The mask is drawn uniformly at random with exactly
+    ``auto`` chooses ``csr`` when the layer has at least :data:`AUTO_MIN_INPUTS` (256) inputs and
+    a density of at most :data:`AUTO_MAX_DENSITY` (0.2), else ``masked``. The rule picks the faster
+    of the two, measured with ``scripts/bench_layer.py`` (``docs/bench_layer.json``: one torch
+    thread on a 2-core CPU, batch 256, 256 outputs, forward + backward + Adam step, as a multiple of
+    a dense ``nn.Linear`` timed in the same rounds):
+
+    - ``masked`` costs 1.2–1.5× dense at every size and density below 1 (the mask multiply, and
+      Adam's step on moments that are mostly exact zeros runs about 2× slower than a dense one);
+    - ``csr`` costs ≈1.4–1.9× at 17 inputs (per-call overhead of a tiny product), and from 256 inputs
+      ≈1.0× at 10% density and 0.7–0.8× at 2–5%; from 512 inputs ≈0.9–1.0× at 20%, 0.5–0.75× at
+      10%, 0.26–0.5× at 2–5% (17,000 inputs × 2%: ≈0.3×); it loses to ``masked`` from ≈30% density
+      (≈1.3–1.6×) and at 256 inputs × 20% (≈1.2–1.3× against ≈1.15–1.2×: the rule accepts this corner,
+      where ``csr`` still stores 5× fewer weights and optimizer moments).
+
+    An unknown name raises ``ValueError`` listing the known ones.
+
+    :param backend: ``auto``, ``masked`` or ``csr``
+    :param in_features: the layer's inputs
+    :param out_features: the layer's outputs (not used by the rule today)
+    :param density: the layer's density
+    """
+    check_choice(backend, BACKENDS, "sparse layer backend")
+    if backend != "auto":
+        return backend
+    return "csr" if in_features >= AUTO_MIN_INPUTS and density <= AUTO_MAX_DENSITY else "masked"
+
+
+def _backend_class(name: str) -> type[SparseLinear]:
+    if name == "csr":
+        from sparse_rl.sparse.csr import CSRSparseLinear  # csr.py imports this module
+
+        return CSRSparseLinear
+    return MaskedSparseLinear
+
+
+class SparseLinear(nn.Module):
+    """A linear layer ``y = x (W ⊙ M)ᵀ + b`` that keeps a fixed number of connections active.
+
+    ``SparseLinear(...)`` builds the subclass of the chosen ``backend``:
+    :class:`MaskedSparseLinear` or :class:`~sparse_rl.sparse.csr.CSRSparseLinear`. Both have the
+    same interface; ``isinstance(layer, SparseLinear)`` holds for both.
+
+    **Initialisation** (identical on both backends, draw for draw, so that the same seed gives the
+    same layer). The mask is drawn uniformly at random with exactly
     ``round(density · in_features · out_features)`` active entries. Active weights (and the bias)
     are drawn from U(-1/√f, 1/√f) where ``f`` is the *active* fan-in, the mean number of active
     inputs per output unit (``density · in_features``), not the dense fan-in. This is PyTorch's
@@ -66,20 +128,35 @@ class SparseLinear(nn.Module):
     sparse network would start in a different regime than its dense control. At density 1.0 the
     layer is initialised exactly like ``nn.Linear``. Inactive weights are exactly zero.
 
-    **Training.** Inactive weights get zero gradient (the forward pass multiplies by the mask).
-    :meth:`capture_dense_gradient` arms the layer to record the gradient with respect to the
-    *dense* weight, ``∂L/∂(W ⊙ M)``, on the next backward pass, for RigL's grow criterion.
+    **Training.** Inactive weights get no gradient. :meth:`capture_dense_gradient` arms the layer
+    to record the gradient with respect to the *dense* weight, ``∂L/∂(W ⊙ M)``, on the next
+    backward pass, for RigL's grow criterion.
 
     :param in_features: size of each input sample
     :param out_features: size of each output sample
     :param density: fraction of active connections, in (0, 1]
     :param bias: whether the layer learns an additive bias (the bias is always dense)
+    :param backend: ``masked``, ``csr`` or ``auto`` (see :func:`resolve_backend`); ``None`` means
+        the class's own backend (``masked`` for ``SparseLinear`` itself)
     :param device: where the parameters live
     :param dtype: the parameters' dtype
-    :param generator: random generator for the mask (torch's global RNG when ``None``)
+    :param generator: random generator for the mask and weights (torch's global RNG when ``None``)
     """
 
+    #: the storage backend of this class's instances
+    backend: ClassVar[str] = "masked"
+
+    weight: torch.Tensor
     mask: torch.Tensor
+    bias: nn.Parameter | None
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> SparseLinear:
+        if cls is SparseLinear:
+            bound = inspect.signature(SparseLinear.__init__).bind(None, *args, **kwargs).arguments
+            density = check_density(bound.get("density", 1.0))
+            backend = bound.get("backend") or SparseLinear.backend
+            cls = _backend_class(resolve_backend(backend, bound["in_features"], bound["out_features"], density))
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -87,6 +164,7 @@ class SparseLinear(nn.Module):
         out_features: int,
         density: float = 1.0,
         bias: bool = True,
+        backend: str | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
         generator: torch.Generator | None = None,
@@ -95,81 +173,135 @@ class SparseLinear(nn.Module):
         self.in_features = in_features
         self.out_features = out_features
         self.target_density = check_density(density)
-        self.weight = nn.Parameter(torch.empty((out_features, in_features), device=device, dtype=dtype))
+        resolved = resolve_backend(backend or type(self).backend, in_features, out_features, self.target_density)
+        if resolved != type(self).backend:
+            raise ValueError(f"{type(self).__name__} stores the {type(self).backend!r} backend, not {resolved!r}; "
+                             f"build SparseLinear(..., backend={resolved!r}) instead")
+        self._init_storage(device, dtype)
         if bias:
-            self.bias: nn.Parameter | None = nn.Parameter(torch.empty(out_features, device=device, dtype=dtype))
+            self.bias = nn.Parameter(torch.empty(out_features, device=device, dtype=dtype))
         else:
             self.register_parameter("bias", None)
-        self.register_buffer("mask", torch.ones((out_features, in_features), dtype=torch.bool, device=device))
         self.dense_grad: torch.Tensor | None = None
         self._capture_armed = False
         self.reset_parameters(generator)
 
     @classmethod
     def from_linear(
-        cls, linear: nn.Linear, density: float, generator: torch.Generator | None = None
+        cls,
+        linear: nn.Linear,
+        density: float,
+        generator: torch.Generator | None = None,
+        backend: str | None = None,
     ) -> SparseLinear:
         """A sparse layer of ``linear``'s shape, device and dtype, freshly initialised at ``density``.
 
         At density 1.0 the dense weights and bias are copied unchanged, so that replacing a layer
         of a dense network changes nothing.
+
+        :param linear: the dense layer to replace
+        :param density: the new layer's density
+        :param generator: random generator for the mask and weights
+        :param backend: ``masked``, ``csr`` or ``auto`` (``None``: the class's own)
         """
         layer = cls(
             linear.in_features,
             linear.out_features,
             density=density,
             bias=linear.bias is not None,
+            backend=backend,
             device=linear.weight.device,
             dtype=linear.weight.dtype,
             generator=generator,
         )
         if layer.target_density == 1.0:
-            with torch.no_grad():
-                layer.weight.copy_(linear.weight)
-                if linear.bias is not None and layer.bias is not None:
+            layer._copy_dense_(linear.weight.detach())
+            if linear.bias is not None and layer.bias is not None:
+                with torch.no_grad():
                     layer.bias.copy_(linear.bias)
         return layer
 
+    # -- storage: implemented by each backend ----------------------------------------------------
+    def _init_storage(self, device: torch.device | str | None, dtype: torch.dtype | None) -> None:
+        raise NotImplementedError
+
+    def _init_connections(self, mask: torch.Tensor, weight: torch.Tensor) -> None:
+        """Store the connections of ``mask`` with the weights of ``weight`` (dense, zero outside)."""
+        raise NotImplementedError
+
+    def _copy_dense_(self, weight: torch.Tensor) -> None:
+        """Copy a dense weight into a fully dense layer (density 1.0)."""
+        raise NotImplementedError
+
+    @property
+    def nnz(self) -> int:
+        """Number of active connections."""
+        raise NotImplementedError
+
+    def active_positions(self) -> torch.Tensor:
+        """The flat positions (``row · in_features + col``) of the active connections, increasing."""
+        raise NotImplementedError
+
+    def active_values(self) -> torch.Tensor:
+        """The weights of the active connections, in the order of :meth:`active_positions` (detached)."""
+        raise NotImplementedError
+
+    def replace_connections(self, dropped: torch.Tensor, grown: torch.Tensor) -> tuple[nn.Parameter, torch.Tensor]:
+        """Deactivate the connections at flat positions ``dropped`` and activate as many at
+        ``grown`` (inactive now), with weight (and gradient) zero. The number of connections stays.
+
+        :param dropped: flat positions of active connections, distinct
+        :param grown: as many flat positions of inactive connections, distinct
+        :return: the parameter that holds the weights and the flat indices into it whose optimizer
+            state (Adam's moments…) must be reset: for ``masked`` the ``weight`` and every dropped
+            and grown position; for ``csr`` the ``values`` and the slots that now hold the grown
+            connections (taken over from the dropped ones)
+        """
+        raise NotImplementedError
+
+    def set_mask_(self, mask: torch.Tensor) -> None:
+        """Make the connections exactly those of ``mask`` (boolean, the weight's shape); weights of
+        connections that stay keep their value, new ones start at zero."""
+        raise NotImplementedError
+
+    def follow_topology_(self, leader: SparseLinear) -> None:
+        """Take ``leader``'s connections (a target network following its online network): weights
+        of connections both have are kept, the others are zero. Two CSR layers end with the same
+        slot order too, so that Polyak averaging of their ``values`` pairs the same connections."""
+        self.set_mask_(leader.mask)
+
+    def apply_mask_(self) -> None:
+        """Set inactive weights to exactly zero, in place (nothing to do where they are not stored)."""
+
+    # -- shared ---------------------------------------------------------------------------------
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         """Draw a new random mask at the target density and initialise the active weights and bias
         from U(-1/√f, 1/√f), ``f`` the active fan-in (see the class docstring)."""
+        shape = (self.out_features, self.in_features)
+        storage = next(self.parameters())  # the weights' parameter, registered first
+        device, dtype = storage.device, storage.dtype
         with torch.no_grad():
+            weight = torch.empty(shape, device=device, dtype=dtype)
             if self.target_density == 1.0:
-                self.mask.fill_(True)
+                mask = torch.ones(shape, dtype=torch.bool, device=device)
                 # Exactly nn.Linear's initialisation, so density 1.0 reproduces a dense layer.
-                nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5), generator=generator)
-                fan_in = self.in_features
+                nn.init.kaiming_uniform_(weight, a=math.sqrt(5), generator=generator)
+                fan_in = float(self.in_features)
             else:
-                self.mask.copy_(random_mask(tuple(self.weight.shape), self.target_density, generator, self.mask.device))
-                fan_in = max(1.0, self.nnz / self.out_features)
+                mask = random_mask(shape, self.target_density, generator, device)
+                fan_in = max(1.0, int(mask.count_nonzero()) / self.out_features)
                 bound = 1.0 / math.sqrt(fan_in)
-                nn.init.uniform_(self.weight, -bound, bound, generator=generator)
-                self.weight.mul_(self.mask)
+                nn.init.uniform_(weight, -bound, bound, generator=generator)
+                weight.mul_(mask)
+            self._init_connections(mask, weight)
             if self.bias is not None:
                 bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
                 nn.init.uniform_(self.bias, -bound, bound, generator=generator)
 
     @property
-    def nnz(self) -> int:
-        """Number of active connections."""
-        return int(self.mask.count_nonzero().item())
-
-    @property
     def density(self) -> float:
         """Current fraction of active connections (constant under topology updates)."""
-        return self.nnz / self.mask.numel()
-
-    def apply_mask_(self) -> None:
-        """Set inactive weights to exactly zero, in place."""
-        with torch.no_grad():
-            self.weight.mul_(self.mask)
-
-    def set_mask_(self, mask: torch.Tensor) -> None:
-        """Replace the mask's contents in place (the buffer object stays) and zero inactive weights."""
-        if mask.shape != self.mask.shape:
-            raise ValueError(f"mask must have shape {tuple(self.mask.shape)}, got {tuple(mask.shape)}")
-        self.mask.copy_(mask.to(dtype=torch.bool))
-        self.apply_mask_()
+        return self.nnz / (self.in_features * self.out_features)
 
     def capture_dense_gradient(self) -> None:
         """Record ``∂L/∂(W ⊙ M)`` (the dense-weight gradient) on the next backward pass through this
@@ -187,15 +319,97 @@ class SparseLinear(nn.Module):
             self.dense_grad = grad.detach().clone()
             self._capture_armed = False
 
+    def _check_replacement(self, dropped: torch.Tensor, grown: torch.Tensor) -> None:
+        if dropped.numel() != grown.numel():
+            raise ValueError(f"replace_connections needs as many grown as dropped connections, "
+                             f"got {grown.numel()} and {dropped.numel()}")
+        for name, positions in (("dropped", dropped), ("grown", grown)):
+            if positions.numel() > 1 and torch.unique(positions).numel() != positions.numel():
+                raise ValueError(f"{name} positions must be distinct")
+
+    def abs_weight_sum(self) -> float:
+        """The sum of |w| over the active connections."""
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"density={self.target_density:g}, bias={self.bias is not None}, backend={self.backend!r}"
+        )
+
+
+class MaskedSparseLinear(SparseLinear):
+    """The ``masked`` backend: a dense ``weight`` parameter and a boolean ``mask`` buffer; the
+    forward pass uses ``weight ⊙ mask``. Arguments as :class:`SparseLinear`."""
+
+    backend: ClassVar[str] = "masked"
+
+    weight: nn.Parameter
+
+    def _init_storage(self, device: torch.device | str | None, dtype: torch.dtype | None) -> None:
+        self.weight = nn.Parameter(
+            torch.empty((self.out_features, self.in_features), device=device, dtype=dtype))
+        self.register_buffer(
+            "mask", torch.ones((self.out_features, self.in_features), dtype=torch.bool, device=device))
+
+    def _init_connections(self, mask: torch.Tensor, weight: torch.Tensor) -> None:
+        self.mask.copy_(mask)
+        self.weight.copy_(weight)
+
+    def _copy_dense_(self, weight: torch.Tensor) -> None:
+        with torch.no_grad():
+            self.weight.copy_(weight)
+
+    @property
+    def nnz(self) -> int:
+        """Number of active connections."""
+        return int(self.mask.count_nonzero().item())
+
+    def active_positions(self) -> torch.Tensor:
+        """The flat positions of the active connections, increasing."""
+        return self.mask.reshape(-1).nonzero().squeeze(1)
+
+    def active_values(self) -> torch.Tensor:
+        """The active weights, in the order of :meth:`active_positions` (detached)."""
+        return self.weight.detach()[self.mask]
+
+    def abs_weight_sum(self) -> float:
+        """The sum of |w| over the active connections (inactive weights are exactly zero)."""
+        return float(self.weight.detach().abs().sum().item())
+
+    def apply_mask_(self) -> None:
+        """Set inactive weights to exactly zero, in place."""
+        with torch.no_grad():
+            self.weight.mul_(self.mask)
+
+    def set_mask_(self, mask: torch.Tensor) -> None:
+        """Replace the mask's contents in place (the buffer object stays) and zero inactive weights."""
+        if mask.shape != self.mask.shape:
+            raise ValueError(f"mask must have shape {tuple(self.mask.shape)}, got {tuple(mask.shape)}")
+        self.mask.copy_(mask.to(dtype=torch.bool))
+        self.apply_mask_()
+
+    @torch.no_grad()
+    def replace_connections(self, dropped: torch.Tensor, grown: torch.Tensor) -> tuple[nn.Parameter, torch.Tensor]:
+        """Move connections (see :meth:`SparseLinear.replace_connections`); returns ``weight`` and
+        the dropped and grown flat positions."""
+        self._check_replacement(dropped, grown)
+        mask = self.mask.view(-1)
+        if not bool(mask[dropped].all()):
+            raise ValueError("dropped positions must be active connections")
+        if bool(mask[grown].any()):
+            raise ValueError("grown positions must be inactive connections")
+        mask[dropped] = False
+        mask[grown] = True
+        changed = torch.cat([dropped, grown])
+        self.weight.view(-1)[changed] = 0
+        if self.weight.grad is not None:
+            self.weight.grad.view(-1)[changed] = 0
+        return self.weight, changed
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply the masked linear map to ``x`` of shape (..., in_features)."""
         weight = self.weight * self.mask
         if self._capture_armed and weight.requires_grad:
             weight.register_hook(self._store_dense_grad)
         return F.linear(x, weight, self.bias)
-
-    def extra_repr(self) -> str:
-        return (
-            f"in_features={self.in_features}, out_features={self.out_features}, "
-            f"density={self.target_density:g}, bias={self.bias is not None}"
-        )

@@ -7,6 +7,12 @@ connections with the lowest drop score, grow exactly as many at positions that w
 zero, and reset the optimizer's per-parameter state (Adam's ``exp_avg``, ``exp_avg_sq``) at every
 changed position. Note: Adam's ``step`` counter is per tensor, so a regrown weight does not restart
 its bias correction; with zeroed moments its first updates are small, not large.
+
+The updater works on every storage backend of :class:`~sparse_rl.sparse.layers.SparseLinear`
+through one interface: it chooses flat positions to drop and grow, and the layer moves the
+connections (:meth:`~sparse_rl.sparse.layers.SparseLinear.replace_connections`), returning the
+parameter and the indices of it whose optimizer state is reset (the masked ``weight`` at every
+changed position, or the CSR ``values`` at the slots the grown connections took over).
 """
 
 from __future__ import annotations
@@ -182,34 +188,28 @@ class TopologyUpdater:
     def _sync_follower(self, follower: nn.Module) -> None:
         follower_layers = sparse_layers(follower)
         for name, layer in self.layers.items():
-            follower_layers[name].set_mask_(layer.mask)
+            follower_layers[name].follow_topology_(layer)
 
     def _update_layer(self, layer: SparseLinear, drop_fraction: float) -> LayerUpdateStats:
-        mask = layer.mask.view(-1)
-        nnz = int(mask.count_nonzero().item())
-        free_before = ~mask
-        k = min(round(drop_fraction * nnz), mask.numel() - nnz)
+        nnz = layer.nnz
+        numel = layer.in_features * layer.out_features
+        k = min(round(drop_fraction * nnz), numel - nnz)
         if k > 0:
+            free_before = ~layer.mask
             dropped = self._drop(layer, k)
             grown = self.algorithm.grow_indices(layer, free_before, k, self.generator)
             if grown.numel() != k:
                 raise RuntimeError(f"{self.algorithm!r} grew {grown.numel()} connections instead of {k}")
-            mask[dropped] = False
-            mask[grown] = True
-            changed = torch.cat([dropped, grown])
-            layer.weight.view(-1)[changed] = 0
-            if layer.weight.grad is not None:
-                layer.weight.grad.view(-1)[changed] = 0
-            reset_optimizer_state(self.optimizers, layer.weight, changed)
+            param, changed = layer.replace_connections(dropped, grown)
+            reset_optimizer_state(self.optimizers, param, changed)
         layer.dense_grad = None
-        # Inactive weights are exactly zero, so the sum over all weights is the sum over active ones.
         return LayerUpdateStats(
-            pruned=k, grown=k, nnz=nnz, density=nnz / mask.numel(),
-            mean_abs_weight=float(layer.weight.abs().sum().item()) / nnz if nnz else 0.0,
+            pruned=k, grown=k, nnz=nnz, density=nnz / numel,
+            mean_abs_weight=layer.abs_weight_sum() / nnz if nnz else 0.0,
         )
 
     def _drop(self, layer: SparseLinear, k: int) -> torch.Tensor:
-        return lowest_active(self.algorithm.drop_scores(layer), layer.mask, k)
+        return lowest_active(self.algorithm.drop_scores(layer), layer.active_positions(), k)
 
     def state_dict(self) -> dict[str, Any]:
         """The updater's state (step counter, pending update, RNG), to save with a checkpoint."""

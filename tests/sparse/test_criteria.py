@@ -14,6 +14,14 @@ def test_lowest_active_ignores_inactive_positions() -> None:
     assert sorted(lowest_active(scores, mask, 2).tolist()) == [2, 3]
 
 
+def test_lowest_active_takes_sorted_positions_too() -> None:
+    generator = torch.Generator().manual_seed(0)
+    scores = torch.rand(6, 50, generator=generator)
+    mask = torch.rand(6, 50, generator=generator) < 0.3
+    positions = mask.reshape(-1).nonzero().squeeze(1)
+    assert torch.equal(lowest_active(scores, positions, 10), lowest_active(scores, mask, 10))
+
+
 def test_highest_candidates() -> None:
     scores = torch.tensor([9.0, 5.0, 1.0, 3.0, 7.0])
     candidates = torch.tensor([False, True, True, True, True])

@@ -12,20 +12,27 @@ from sparse_rl.sparse.layers import SparseLinear
 from sparse_rl.sparse.schedules import UpdateSchedule
 from sparse_rl.sparse.topology import TopologyUpdater
 
+BACKENDS = ["masked", "csr"]
 
-def _eight_weight_layer(mask: list[int], weights: list[float]) -> SparseLinear:
-    layer = SparseLinear(4, 2, density=sum(mask) / 8, bias=False)
+
+def _eight_weight_layer(mask: list[int], weights: list[float], backend: str = "masked") -> SparseLinear:
+    layer = SparseLinear(4, 2, density=sum(mask) / 8, bias=False, backend=backend)
+    dense = torch.tensor(weights).view(2, 4)
     with torch.no_grad():
-        layer.mask.copy_(torch.tensor(mask, dtype=torch.bool).view(2, 4))
-        layer.weight.copy_(torch.tensor(weights).view(2, 4))
-        layer.apply_mask_()
+        layer.set_mask_(torch.tensor(mask, dtype=torch.bool).view(2, 4))
+        if backend == "csr":
+            layer.values.copy_(dense.view(-1)[layer.flat_index])
+        else:
+            layer.weight.copy_(dense)
+            layer.apply_mask_()
     return layer
 
 
-def test_set_update_hand_worked() -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_set_update_hand_worked(backend: str) -> None:
     # 6 active weights; drop fraction 1/3 removes the 2 smallest magnitudes (-0.1 at 2, 0.2 at 5)
     # and regrows 2 at random among positions inactive before the update: only 3 and 6 exist.
-    layer = _eight_weight_layer([1, 1, 1, 0, 1, 1, 0, 1], [0.9, -0.5, -0.1, 0.0, 0.4, 0.2, 0.0, -0.7])
+    layer = _eight_weight_layer([1, 1, 1, 0, 1, 1, 0, 1], [0.9, -0.5, -0.1, 0.0, 0.4, 0.2, 0.0, -0.7], backend)
     updater = TopologyUpdater(layer, algorithm="set", schedule=UpdateSchedule(interval=1, drop_fraction=1 / 3), seed=0)
     update = updater.step()
     assert update is not None and update.layers["layer"].pruned == 2
@@ -33,8 +40,9 @@ def test_set_update_hand_worked() -> None:
     assert layer.weight.view(-1).tolist() == pytest.approx([0.9, -0.5, 0.0, 0.0, 0.4, 0.0, 0.0, -0.7])
 
 
-def test_set_update_with_random_growth_never_regrows_pruned_positions() -> None:
-    layer = _eight_weight_layer([1, 0, 1, 0, 1, 0, 1, 0], [0.5, 0, -0.1, 0, 0.3, 0, -0.9, 0])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_set_update_with_random_growth_never_regrows_pruned_positions(backend: str) -> None:
+    layer = _eight_weight_layer([1, 0, 1, 0, 1, 0, 1, 0], [0.5, 0, -0.1, 0, 0.3, 0, -0.9, 0], backend)
     updater = TopologyUpdater(layer, algorithm="set", schedule=UpdateSchedule(interval=1, drop_fraction=0.5), seed=3)
     updater.step()
     mask = layer.mask.view(-1).tolist()
@@ -43,8 +51,9 @@ def test_set_update_with_random_growth_never_regrows_pruned_positions() -> None:
     assert sum(mask[i] for i in (1, 3, 5, 7)) == 2
 
 
-def test_rigl_grows_at_the_largest_dense_gradient() -> None:
-    layer = _eight_weight_layer([1, 0, 1, 0, 1, 0, 1, 0], [0.5, 0, -0.1, 0, 0.3, 0, -0.9, 0])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_rigl_grows_at_the_largest_dense_gradient(backend: str) -> None:
+    layer = _eight_weight_layer([1, 0, 1, 0, 1, 0, 1, 0], [0.5, 0, -0.1, 0, 0.3, 0, -0.9, 0], backend)
     layer.dense_grad = torch.tensor([0.0, 0.2, 5.0, -3.0, 0.0, 0.1, 0.0, 2.0]).view(2, 4)
     updater = TopologyUpdater(layer, algorithm="rigl", schedule=UpdateSchedule(interval=1, drop_fraction=0.5), seed=0)
     updater.step()
@@ -54,9 +63,10 @@ def test_rigl_grows_at_the_largest_dense_gradient() -> None:
     assert layer.dense_grad is None
 
 
-def test_rigl_waits_for_a_dense_gradient_and_arms_the_layers() -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_rigl_waits_for_a_dense_gradient_and_arms_the_layers(backend: str) -> None:
     torch.manual_seed(0)
-    layer = SparseLinear(10, 6, density=0.3)
+    layer = SparseLinear(10, 6, density=0.3, backend=backend)
     updater = TopologyUpdater(layer, algorithm="rigl", schedule=UpdateSchedule(interval=2, drop_fraction=0.3), seed=0)
     assert not layer.capture_armed
     assert updater.step() is None  # step 1: the next step is an update step, so the layer is armed
@@ -112,8 +122,10 @@ def test_invariants_hold_with_adamw() -> None:
     _train_and_update("set", 0.2, (16, 12), torch.optim.AdamW)
 
 
-def test_static_and_dense_layers_never_change() -> None:
-    model = torch.nn.Sequential(SparseLinear(10, 8, density=0.5), SparseLinear(8, 2, density=1.0))
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_static_and_dense_layers_never_change(backend: str) -> None:
+    model = torch.nn.Sequential(SparseLinear(10, 8, density=0.5, backend=backend),
+                                SparseLinear(8, 2, density=1.0, backend=backend))
     static = TopologyUpdater(model, algorithm="static", schedule=UpdateSchedule(interval=1))
     masks_before = [model[0].mask.clone(), model[1].mask.clone()]
     assert all(static.step() is None for _ in range(5))
@@ -134,9 +146,10 @@ def test_followers_take_the_online_masks() -> None:
     assert torch.all(target[0].weight[~target[0].mask] == 0)
 
 
-def test_state_dict_round_trip_reproduces_the_next_update() -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_state_dict_round_trip_reproduces_the_next_update(backend: str) -> None:
     torch.manual_seed(0)
-    layer = SparseLinear(50, 20, density=0.2)
+    layer = SparseLinear(50, 20, density=0.2, backend=backend)
     schedule = UpdateSchedule(interval=2, drop_fraction=0.3)
     updater = TopologyUpdater(layer, algorithm="set", schedule=schedule, seed=5)
     for _ in range(4):
