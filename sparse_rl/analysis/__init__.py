@@ -1,1 +1,64 @@
-"""Connectivity analysis of sparse input layers: metrics and plots."""
+"""Connectivity analysis of the input layers: which input features get connections.
+
+- :mod:`~sparse_rl.analysis.metrics`: pure functions (in-degree, strength, real share, strength
+  ranking, top-k precision/recall) and :class:`FeatureConnectivity`, one network's result;
+- :mod:`~sparse_rl.analysis.snapshots`: :class:`ConnectivitySnapshotCallback`, the cheap
+  per-feature snapshots written during training, and reading them back;
+- :mod:`~sparse_rl.analysis.loading`: run directories, saved models and checkpoints;
+- :mod:`~sparse_rl.analysis.plots`: matplotlib plots (Agg backend);
+- :mod:`~sparse_rl.analysis.report`: :func:`analyze_run`, from a run directory to plots, tables
+  and TensorBoard.
+
+Only the metrics are imported eagerly (the agents use them); the rest loads on first access, so
+importing the agents does not import matplotlib.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from sparse_rl.analysis.metrics import (
+    FeatureConnectivity,
+    in_degree,
+    input_layer_connectivity,
+    rank_features,
+    real_share,
+    strength,
+    topk_precision_recall,
+)
+
+_LAZY = {
+    "ConnectivitySnapshotCallback": "sparse_rl.analysis.snapshots",
+    "ConnectivitySnapshot": "sparse_rl.analysis.snapshots",
+    "ConnectivitySeries": "sparse_rl.analysis.snapshots",
+    "load_snapshots": "sparse_rl.analysis.snapshots",
+    "analyze_run": "sparse_rl.analysis.report",
+    "compare_runs": "sparse_rl.analysis.report",
+    "load_model": "sparse_rl.analysis.loading",
+    "model_connectivity": "sparse_rl.analysis.loading",
+}
+
+__all__ = [
+    "ConnectivitySeries",
+    "ConnectivitySnapshot",
+    "ConnectivitySnapshotCallback",
+    "FeatureConnectivity",
+    "analyze_run",
+    "compare_runs",
+    "in_degree",
+    "input_layer_connectivity",
+    "load_model",
+    "load_snapshots",
+    "model_connectivity",
+    "rank_features",
+    "real_share",
+    "strength",
+    "topk_precision_recall",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
