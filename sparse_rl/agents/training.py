@@ -165,10 +165,10 @@ class SparseTrainingMixin:
         env = self.get_env()  # type: ignore[attr-defined]
         if env is None:
             return None
-        try:
-            mask = env.get_attr("real_feature_mask", indices=[0])[0]
-        except AttributeError:
+        # has_attr rather than catching AttributeError: SubprocVecEnv raises other errors.
+        if not env.has_attr("real_feature_mask"):
             return None
+        mask = env.get_attr("real_feature_mask", indices=[0])[0]
         return None if mask is None else np.asarray(mask, dtype=bool)
 
     def input_real_shares(self) -> dict[str, float]:

@@ -253,6 +253,26 @@ class NoisyObservation(gym.ObservationWrapper):
         out[self._n_real :] = noise(self._index)
         return out
 
+    def state_dict(self) -> dict[str, Any]:
+        """The wrapper's progress (noise seed and last observation index), for a checkpoint: a
+        wrapper built from the same arguments that loads it emits the same noise from then on."""
+        return {"noise_seed": self.noise_seed, "index": self._index}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned.
+
+        :raises ValueError: if ``state`` lacks a key or holds a value of the wrong kind
+        """
+        missing = {"noise_seed", "index"} - set(state)
+        if missing:
+            raise ValueError(f"NoisyObservation state lacks {sorted(missing)}; it has {sorted(state)}")
+        if state["noise_seed"] is not None:
+            self._fix_noise_seed(check_seed(int(state["noise_seed"]), "noise_seed"))
+        index = int(state["index"])
+        if index < -1:
+            raise ValueError(f"NoisyObservation state index must be >= -1, got {index}")
+        self._index = index
+
     # ---------------------------------------------------------------------------------------------
 
     def _fix_noise_seed(self, noise_seed: int) -> None:
@@ -342,6 +362,23 @@ class FeaturePermutation(gym.ObservationWrapper):
     def observation(self, observation: np.ndarray) -> np.ndarray:
         """``observation[permutation]`` once the switch has happened, else ``observation`` as is."""
         return np.asarray(observation)[self.permutation] if self.permuted else observation
+
+    def state_dict(self) -> dict[str, Any]:
+        """The wrapper's progress (steps so far and whether and when it switched), for a checkpoint."""
+        return {"step_count": self._step_count, "permuted": self.permuted, "permuted_at_step": self.permuted_at_step}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned (the permutation itself comes from ``seed``).
+
+        :raises ValueError: if ``state`` lacks a key
+        """
+        missing = {"step_count", "permuted", "permuted_at_step"} - set(state)
+        if missing:
+            raise ValueError(f"FeaturePermutation state lacks {sorted(missing)}; it has {sorted(state)}")
+        self._step_count = check_non_negative_int(int(state["step_count"]), "step_count")
+        self.permuted = bool(state["permuted"])
+        at = state["permuted_at_step"]
+        self.permuted_at_step = None if at is None else int(at)
 
     def _switch(self) -> None:
         self.permuted = True

@@ -356,3 +356,46 @@ def test_env_checkers_pass() -> None:
         sb3_check_env(env, warn=True)
         sb3_check_env(NoisyObservation(gym.make("HalfCheetah-v5"), noise_fraction=0.99, seed=0), warn=True)
         gym_check_env(env.unwrapped, skip_render_check=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# checkpoint state
+
+
+def test_noisy_observation_state_dict_resumes_the_noise_stream() -> None:
+    env = NoisyObservation(pendulum(), n_noise=5)  # no seed: fixed at random by the first reset
+    env.reset()
+    action = np.zeros(1, dtype=np.float32)
+    for _ in range(4):
+        env.step(action)
+    state = env.state_dict()
+    expected = [env.step(action)[0][3:] for _ in range(3)]
+
+    restored = NoisyObservation(pendulum(), n_noise=5)
+    restored.load_state_dict(state)
+    restored.env.reset(seed=0)  # the inner env must be stepped; its real features do not matter here
+    got = [restored.step(action)[0][3:] for _ in range(3)]
+    np.testing.assert_array_equal(np.stack(got), np.stack(expected))
+    assert restored.observation_index == env.observation_index
+
+
+def test_noisy_observation_state_dict_rejects_a_bad_state() -> None:
+    env = NoisyObservation(pendulum(), n_noise=2)
+    with pytest.raises(ValueError, match="lacks"):
+        env.load_state_dict({"index": 3})
+    with pytest.raises(ValueError, match="index"):
+        env.load_state_dict({"noise_seed": 1, "index": -5})
+
+
+def test_feature_permutation_state_dict_round_trip() -> None:
+    env = chain(at_step=3)
+    env.reset(seed=0)
+    action = np.zeros(1, dtype=np.float32)
+    for _ in range(4):
+        env.step(action)
+    restored = chain(at_step=3)
+    restored.load_state_dict(env.state_dict())
+    assert restored.permuted and restored.permuted_at_step == 3 and restored.step_count == 4
+    np.testing.assert_array_equal(restored.real_feature_mask, env.real_feature_mask)
+    with pytest.raises(ValueError, match="lacks"):
+        restored.load_state_dict({"permuted": True})

@@ -1,0 +1,209 @@
+"""The ``sparse-rl`` command line: ``train``, ``evaluate``, ``analyze``, ``demo``.
+
+Each subcommand is a pair in :data:`COMMANDS`: a function adding its arguments to an argparse
+parser and a handler taking the parsed arguments and returning an exit code. Adding one is a few
+lines. A mistake the user can fix (:class:`~sparse_rl.config.UserError`) prints
+``error: <one paragraph>`` on stderr and exits with its code: 2 for bad configs, files, checkpoints
+and run directories, 3 when training diverged (NaN/inf), 130 on Ctrl-C. Anything else is a bug
+and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from sparse_rl.config import UserError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+# --------------------------------------------------------------------------------------------------
+# train
+
+
+def _configure_train(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("configs", nargs="*", metavar="CONFIG",
+                        help="YAML config file(s), merged in order (e.g. configs/quick/pendulum_sac_anf.yaml)")
+    parser.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its newest checkpoint")
+    parser.add_argument("--checkpoint", metavar="DIR", help="with --resume: resume from this checkpoint directory")
+    _add_set(parser)
+    _add_progress(parser)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from sparse_rl import runner
+    from sparse_rl.config import load_config
+
+    if args.resume and args.configs:
+        raise UserError("give either CONFIG files (a new run) or --resume RUN_DIR (an existing run), not both; "
+                        "a resumed run uses its own config.yaml (change it with --set)")
+    if args.checkpoint and not args.resume:
+        raise UserError("--checkpoint needs --resume RUN_DIR")
+    if args.resume:
+        result = runner.resume(args.resume, args.overrides, checkpoint=args.checkpoint, progress_bar=args.progress)
+    else:
+        if not args.configs:
+            raise UserError("give a config file (e.g. sparse-rl train configs/quick/pendulum_sac_anf.yaml) or "
+                            "--resume RUN_DIR")
+        config = load_config(args.configs, args.overrides)
+        result = runner.train(config, progress_bar=args.progress,
+                              on_run_dir=lambda path: print(f"run directory: {path}", file=sys.stderr))
+    print(result.message)
+    print(f"run directory: {result.run_dir}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------
+# evaluate
+
+
+def _configure_evaluate(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory made by 'sparse-rl train'")
+    parser.add_argument("--episodes", "-n", type=int, default=None,
+                        help="episodes (default: the config's eval.n_episodes)")
+    parser.add_argument("--seed", type=int, default=None, help="evaluation env seed (default: the config's)")
+    parser.add_argument("--checkpoint", metavar="DIR", help="evaluate this checkpoint instead of model.zip")
+    parser.add_argument("--stochastic", action="store_true", help="sample actions instead of the deterministic ones")
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from sparse_rl import runner
+
+    result = runner.evaluate_run(args.run_dir, n_episodes=args.episodes, seed=args.seed, checkpoint=args.checkpoint,
+                                 deterministic=not args.stochastic)
+    print(f"return over {len(result.returns)} episodes: {result.mean:.2f} ± {result.std:.2f} "
+          f"(model {result.model_path}, trained for {result.num_timesteps} steps)")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------
+# analyze
+
+
+def _configure_analyze(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory made by 'sparse-rl train'")
+    parser.add_argument("--out", metavar="DIR", default=None, help="where the plots go (default: RUN_DIR/plots)")
+    parser.add_argument("--no-gif", dest="gif", action="store_false", help="skip the animated GIF (the slowest part)")
+    parser.add_argument("--no-tensorboard", dest="tensorboard", action="store_false",
+                        help="do not write the analysis to RUN_DIR/tb/analysis")
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from sparse_rl.runner import require_run_dir
+
+    run_dir = require_run_dir(args.run_dir)
+    try:
+        from sparse_rl.analysis.report import analyze_run
+    except ImportError as error:
+        raise UserError(f"the connectivity analysis is not available in this installation ({error})") from None
+    try:
+        summary = analyze_run(run_dir, out_dir=args.out, tensorboard=args.tensorboard, gif=args.gif)
+    except (ValueError, FileNotFoundError) as error:
+        raise UserError(f"cannot analyze {str(run_dir)!r}: {' '.join(str(error).split())}") from None
+    files = summary.get("files", {})
+    print(f"{len(files)} files in {summary.get('out_dir')} ({summary.get('snapshots', 0)} connectivity snapshots)")
+    for name, path in files.items():
+        print(f"  {name}: {path}")
+    if summary.get("final"):
+        print(f"input-layer connectivity at step {summary.get('final_step')} (from {summary.get('final_source')}):")
+    for network, final in (summary.get("final") or {}).items():
+        shown = [f"{key} {final[key]:.3g}" for key in ANALYZE_SUMMARY_KEYS if isinstance(final.get(key), (int, float))]
+        print(f"  {network}: " + ", ".join(shown))
+    return 0
+
+
+#: what ``analyze`` prints per network (the share of connections and of |w| on real features, vs chance)
+ANALYZE_SUMMARY_KEYS = ("density", "real_share", "chance_share", "strength_real_share", "mean_in_degree_real",
+                        "mean_in_degree_noise")
+
+
+# --------------------------------------------------------------------------------------------------
+# demo
+
+
+def _configure_demo(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--root", default="runs", help="directory holding the demo's run directory (default: runs)")
+    _add_set(parser)
+    _add_progress(parser)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from sparse_rl import runner
+    from sparse_rl.config import apply_overrides, config_from_dict, deep_merge
+
+    data = deep_merge(runner.DEMO_CONFIG, {"run": {"root": args.root}})
+    config = config_from_dict(apply_overrides(data, args.overrides))
+    print(f"demo: {config.description}; {config.total_timesteps} steps", file=sys.stderr)
+    result = runner.train(config, progress_bar=args.progress,
+                          on_run_dir=lambda path: print(f"run directory: {path}", file=sys.stderr))
+    mean, std = result.last_eval or (float("nan"), float("nan"))
+    print(f"final evaluation return: {mean:.2f} ± {std:.2f} over {config.eval.n_episodes} episodes")
+    print(f"run directory: {result.run_dir}")
+    print(f"next: sparse-rl evaluate {result.run_dir}  |  sparse-rl analyze {result.run_dir}  |  "
+          f"tensorboard --logdir {result.run_dir / 'tb'}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------
+# shared options and the parser
+
+#: name -> (help, add arguments, handler)
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handler]] = {
+    "train": ("train a new run from YAML config(s), or resume one", _configure_train, _train),
+    "evaluate": ("print a run's mean ± std return over N episodes", _configure_evaluate, _evaluate),
+    "analyze": ("plot a run's input-layer connectivity", _configure_analyze, _analyze),
+    "demo": ("a one-minute ANF-SAC run on a noisy Pendulum", _configure_demo, _demo),
+}
+
+
+def _add_set(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="override a config key, value parsed as YAML (e.g. --set env.noise_fraction=0.98 seed=3)")
+
+
+def _add_progress(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="show a progress bar (default: run.progress_bar, else when stderr is a terminal)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``sparse-rl`` argument parser with every subcommand of :data:`COMMANDS`."""
+    parser = argparse.ArgumentParser(prog="sparse-rl", description="Dynamically sparse SAC/TD3 agents: train, "
+                                     "evaluate and analyze runs.")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (help_text, configure, handler) in COMMANDS.items():
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        configure(sub)
+        sub.set_defaults(handler=handler)
+    return parser
+
+
+def report_error(error: UserError) -> None:
+    """Print ``error: <message>`` on stderr as one paragraph (one line; the terminal wraps it).
+
+    :param error: the user's mistake
+    """
+    print("error: " + " ".join(str(error).split()), file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line.
+
+    :param argv: the arguments (default: ``sys.argv[1:]``)
+    :return: the exit code (0 on success)
+    """
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except UserError as error:
+        report_error(error)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

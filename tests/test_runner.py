@@ -1,0 +1,112 @@
+"""The runner in-process: run directory layout, resume, mismatch checks, divergence, evaluation."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from sparse_rl.checkpoint import CheckpointError, checkpoint_dirs
+from sparse_rl.config import UserError, config_from_dict, load_config
+from sparse_rl.runner import TrainingDiverged, evaluate_run, resume, run_name, train
+
+Factory = Callable[..., dict[str, Any]]
+
+
+def _metrics(run_dir: Path) -> list[dict[str, str]]:
+    with (run_dir / "metrics.csv").open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_train_writes_the_run_directory(tiny_config: Factory) -> None:
+    config = config_from_dict(tiny_config())
+    result = train(config)
+    run_dir = result.run_dir
+    assert run_dir.name.startswith("Pendulum-v1-sac-anf-f0.5-s1-") and result.completed
+    assert {p.name for p in run_dir.iterdir()} >= {"config.yaml", "metrics.csv", "tb", "checkpoints",
+                                                   "connectivity", "model.zip"}
+    assert load_config(run_dir / "config.yaml") == config
+    rows = _metrics(run_dir)
+    assert [int(row["timesteps"]) for row in rows] == [100, 200, 300]
+    assert all(float(row["steps_per_second"]) > 0 and row["real_share_actor"] for row in rows)
+    assert [step for step, _ in checkpoint_dirs(run_dir / "checkpoints")] == [200, 300]
+    assert any((run_dir / "tb").iterdir())
+    assert result.last_eval == pytest.approx((float(rows[-1]["eval_return_mean"]), float(rows[-1]["eval_return_std"])),
+                                             rel=1e-4)
+    evaluation = evaluate_run(run_dir, n_episodes=2)
+    assert len(evaluation.returns) == 2 and evaluation.num_timesteps == 300
+
+
+def test_run_names_and_taken_names(tiny_config: Factory) -> None:
+    config = config_from_dict(tiny_config(agent={"algorithm": "td3"}, sparsity="dense", seed=4,
+                                          env={"noise_fraction": 0.98}))
+    assert run_name(config, now=0).startswith("Pendulum-v1-td3-dense-f0.98-s4-19")
+    named = config_from_dict(tiny_config(total_timesteps=50, run={"name": "mine"}, checkpoint={"freq": 0},
+                                         eval={"freq": 0}, agent={"hyperparams": {"learning_starts": 10}}))
+    assert train(named).run_dir.name == "mine"
+    with pytest.raises(UserError, match="already exists"):
+        train(named)
+
+
+def test_resume_extends_a_run_and_keeps_metrics_unique(tiny_config: Factory) -> None:
+    result = train(config_from_dict(tiny_config(total_timesteps=200, agent={"algorithm": "td3"},
+                                                 env={"permute_at_step": 150})))
+    extended = resume(result.run_dir, ["total_timesteps=400", "agent.hyperparams.learning_rate=5e-4"])
+    assert extended.num_timesteps == 400 and extended.completed
+    assert [int(row["timesteps"]) for row in _metrics(result.run_dir)] == [100, 200, 300, 400]
+    assert load_config(result.run_dir / "config.yaml").total_timesteps == 400
+    from sparse_rl.checkpoint import latest_checkpoint
+
+    last = latest_checkpoint(result.run_dir)
+    assert last is not None and last.state["resumes"] == 1
+    permutation = next(entry for entry in last.state["env_state"] if entry["wrapper"] == "FeaturePermutation")
+    assert permutation["state"]["step_count"] == 400 and permutation["state"]["permuted"]
+    done = resume(result.run_dir)
+    assert done.num_timesteps == 400 and "already complete" in done.message
+
+
+def test_resume_refuses_a_changed_setting(tiny_config: Factory) -> None:
+    run_dir = train(config_from_dict(tiny_config(total_timesteps=150))).run_dir
+    with pytest.raises(CheckpointError, match=r"does not match.*agent.algorithm is 'sac' there but 'td3' here"):
+        resume(run_dir, ["agent.algorithm=td3", "total_timesteps=300"])
+    with pytest.raises(CheckpointError, match=r"env.noise_fraction is 0.5 there but 0.9 here"):
+        resume(run_dir, ["env.noise_fraction=0.9", "total_timesteps=300"])
+
+
+def test_resume_from_an_older_checkpoint_sets_newer_ones_aside(tiny_config: Factory) -> None:
+    run_dir = train(config_from_dict(tiny_config(total_timesteps=300, checkpoint={"keep": 3}))).run_dir
+    (run_dir / "checkpoints" / "step_300" / "model.zip").write_bytes(b"damaged")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        resume(run_dir, ["total_timesteps=400"])
+    result = resume(run_dir, ["total_timesteps=400"], checkpoint="step_200")
+    assert result.num_timesteps == 400
+    assert [int(row["timesteps"]) for row in _metrics(run_dir)] == [100, 200, 300, 400]
+    assert list((run_dir / "checkpoints").glob(".discarded-step_300-*"))
+
+
+def test_resume_needs_a_run_with_a_checkpoint(tmp_path: Path, tiny_config: Factory) -> None:
+    with pytest.raises(UserError, match="does not exist"):
+        resume(tmp_path / "nowhere")
+    with pytest.raises(UserError, match="not a run directory"):
+        resume(tmp_path)
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "config.yaml").write_text(yaml.safe_dump(tiny_config()))
+    with pytest.raises(UserError, match="no checkpoint to resume from"):
+        resume(tmp_path / "half")
+
+
+def test_divergence_stops_the_run_and_keeps_the_last_good_checkpoint(tiny_config: Factory) -> None:
+    config = config_from_dict(tiny_config(total_timesteps=2000, checkpoint={"freq": 50},
+                                          agent={"hyperparams": {"learning_rate": 1e30, "ent_coef": 0.2}}))
+    with pytest.raises(TrainingDiverged) as error:
+        train(config)
+    message = str(error.value)
+    assert "diverged at step" in message and "'train/" in message and "_loss'" in message
+    run_dir = next((Path(config.run.root)).iterdir())
+    assert not (run_dir / "model.zip").exists()
+    assert [step for step, _ in checkpoint_dirs(run_dir / "checkpoints")] == [50, 100]  # none after step 100
+    assert error.value.exit_code == 3
