@@ -26,11 +26,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 AGENTS: dict[str, dict[str, Any]] = {
     "dense_sb3": {"sparsity": None},
     "anf": {"sparsity": "anf"},
     "all_layers_90": {"sparsity": {"preset": "all_layers", "density": 0.1}},
+    # Not a preset: the ANF topology at 95% sparsity, to show the regime where CSR kernels pay.
+    "anf_95": {"sparsity": {"preset": "anf", "density": 0.05}},
 }
+DEFAULT_AGENTS = ["dense_sb3", "anf", "all_layers_90"]
 # HalfCheetah-v5 has 17 real features.
 SETTINGS: dict[str, dict[str, Any]] = {
     "f0": {"noise_fraction": 0.0},
@@ -38,6 +43,10 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "inputs17000": {"n_noise": 17_000 - 17},
 }
 SCALE_SETTING = {"inputs100000": {"n_noise": 100_000 - 17}}
+#: timed steps of a setting, as a fraction of ``--steps`` (big inputs are slow; their ratios are stable sooner)
+STEPS_SCALE = {"f0": 1.0, "f0.99": 1.0, "inputs17000": 0.2, "inputs100000": 0.05}
+#: the scale setting runs with the replay buffer of a real 1M-step run: there dense SB3 cannot allocate it
+SCALE_BUFFER_SIZE = 1_000_000
 
 
 def measure(agent: str, setting: dict[str, Any], steps: int, learning_starts: int, buffer_size: int) -> dict[str, Any]:
@@ -61,24 +70,28 @@ def measure(agent: str, setting: dict[str, Any], steps: int, learning_starts: in
     model.learn(steps, reset_num_timesteps=False)
     elapsed = time.perf_counter() - start
     buffer = model.replay_buffer
-    buffer_bytes = sum(getattr(buffer, name).nbytes for name in ("observations", "next_observations")
-                       if getattr(buffer, name, None) is not None)
+    # Every array the buffer holds (observations, actions, rewards, noise indices, …), per transition.
+    buffer_bytes = sum(value.nbytes for value in vars(buffer).values() if isinstance(value, np.ndarray))
     return {
         "steps_per_second": steps / elapsed,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "observation_size": int(env.observation_space.shape[0]),
-        "buffer_observation_bytes_per_transition": buffer_bytes / buffer.buffer_size,
+        "buffer_bytes_per_transition": buffer_bytes / buffer.buffer_size,
         "buffer_class": type(buffer).__name__,
     }
 
 
 def run_child(agent: str, setting_name: str, setting: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     """Run :func:`measure` in a fresh subprocess; a failure (e.g. out of memory) is reported, not raised."""
-    command = [sys.executable, __file__, "--child", json.dumps({"agent": agent, "setting": setting,
-                                                                "steps": args.steps,
+    steps = max(10, round(args.steps * STEPS_SCALE.get(setting_name, 1.0)))
+    buffer_size = SCALE_BUFFER_SIZE if setting_name in SCALE_SETTING else args.buffer_size
+    command = [sys.executable, __file__, "--child", json.dumps({"agent": agent, "setting": setting, "steps": steps,
                                                                 "learning_starts": args.learning_starts,
-                                                                "buffer_size": args.buffer_size})]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout)
+                                                                "buffer_size": buffer_size})]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        return {"agent": agent, "setting": setting_name, "error": f"no result within --timeout {args.timeout} s"}
     if result.returncode != 0:
         tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
         return {"agent": agent, "setting": setting_name, "error": f"exit {result.returncode}: {' | '.join(tail)}"}
@@ -97,7 +110,7 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 row["steps_per_second"] = statistics.median(run["steps_per_second"] for run in ok)
                 row["peak_rss_mb"] = max(run["peak_rss_mb"] for run in ok)
                 row["observation_size"] = ok[0]["observation_size"]
-                row["buffer_bytes_per_transition"] = ok[0]["buffer_observation_bytes_per_transition"]
+                row["buffer_bytes_per_transition"] = ok[0]["buffer_bytes_per_transition"]
                 ratios = [run["steps_per_second"] / dense["steps_per_second"] for run in ok
                           for dense in runs if dense["agent"] == "dense_sb3" and dense["setting"] == setting
                           and dense.get("round") == run.get("round") and "error" not in dense]
@@ -112,16 +125,17 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def markdown(rows: list[dict[str, Any]], command: str, date: str) -> str:
     """The results as a markdown table, with the command that made them."""
     lines = [f"Measured {date} with `{command}` (one torch thread per run, runs interleaved).", "",
-             "| setting | inputs | agent | env steps/s | × dense SB3 | peak RSS (MB) | buffer obs bytes/transition |",
-             "|---|---|---|---|---|---|---|"]
+             "| setting | inputs | agent | env steps/s | × dense SB3 | peak RSS (MB) | buffer bytes/transition "
+             "| buffer of 1M transitions (GB) |",
+             "|---|---|---|---|---|---|---|---|"]
     for row in rows:
         if "error" in row:
-            lines.append(f"| {row['setting']} | | {row['agent']} | failed: {row['error']} | | | |")
+            lines.append(f"| {row['setting']} | | {row['agent']} | failed: {row['error']} | | | | |")
             continue
         ratio = f"{row['ratio_vs_dense']:.2f}" if "ratio_vs_dense" in row else "–"
         lines.append(f"| {row['setting']} | {row['observation_size']} | {row['agent']} | "
                      f"{row['steps_per_second']:.1f} | {ratio} | {row['peak_rss_mb']:.0f} | "
-                     f"{row['buffer_bytes_per_transition']:.0f} |")
+                     f"{row['buffer_bytes_per_transition']:.0f} | {row['buffer_bytes_per_transition'] / 1e3:.2f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -133,7 +147,7 @@ def main() -> None:
     parser.add_argument("--learning-starts", type=int, default=300)
     parser.add_argument("--buffer-size", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--agents", nargs="+", default=list(AGENTS), choices=list(AGENTS))
+    parser.add_argument("--agents", nargs="+", default=DEFAULT_AGENTS, choices=list(AGENTS))
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS) + list(SCALE_SETTING))
     parser.add_argument("--scale", action="store_true", help="add the 100,000-input setting")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per run before it counts as failed")
@@ -167,7 +181,22 @@ def main() -> None:
     table = markdown(rows, command.strip(), date)
     print(table)
     if args.markdown:
-        Path(args.markdown).write_text(table)
+        write_table(Path(args.markdown), table)
+
+
+START, END = "<!-- bench_speed:start -->", "<!-- bench_speed:end -->"
+
+
+def write_table(path: Path, table: str) -> None:
+    """Put ``table`` between the ``bench_speed`` markers of ``path`` (the prose around them stays), or
+    write a new file holding only the marked table."""
+    block = f"{START}\n{table}{END}"
+    text = path.read_text() if path.exists() else ""
+    if START in text and END in text:
+        text = text[: text.index(START)] + block + text[text.index(END) + len(END):]
+    else:
+        text = block + "\n"
+    path.write_text(text)
 
 
 if __name__ == "__main__":

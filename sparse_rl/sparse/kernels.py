@@ -12,6 +12,9 @@ kernels need (built once per topology, reused by every forward and backward pass
   a sampled product ``∂L/∂W[r, c] = ⟨xᵀ[c], (∂L/∂y)ᵀ[r]⟩`` computed only at the active positions by
   ``torch.sparse.sampled_addmm``, which then walks ``xᵀ`` once, row by row.
 
+Each product runs on the native kernels of :mod:`~sparse_rl.sparse.native` (compiled C, several
+times faster) where they are available and the tensors are float32 on the CPU, else on torch's.
+
 Activations are handled *feature-major* (``xᵀ``, in_features × batch): a gathered input row is
 then a contiguous run of ``batch`` numbers. The Function returns ``yᵀ`` viewed as ``y`` (a
 transposed view), so the next CSR layer reads its ``xᵀ`` without a copy.
@@ -26,6 +29,8 @@ from typing import Any, Protocol
 import torch
 from torch.autograd.function import once_differentiable
 
+from sparse_rl.sparse.native import native_kernels, supports
+
 # torch warns once per process (a C++ warn-once) that CSR tensors are "in beta"; the few operations
 # used here (construction, addmm into a dense result, sampled_addmm) are stable and tested. Spend
 # that one warning here, silently.
@@ -35,7 +40,7 @@ with warnings.catch_warnings():
                             (1, 1))
 
 #: inputs per column block of the forward kernel (one block when a layer has at most twice as many)
-BLOCK_COLUMNS = 512
+BLOCK_COLUMNS = 256
 
 
 class DenseGradientSink(Protocol):
@@ -155,13 +160,21 @@ class CSRStructure:
         batch, contiguous)."""
         batch = x_t.shape[1]
         if bias is not None:
-            y_t = bias.detach().unsqueeze(1).expand(self.out_features, batch).contiguous()
+            # A fresh tensor: at batch 1, ``expand(...).contiguous()`` would be a view of the bias itself,
+            # and the products below accumulate into ``y_t`` in place.
+            y_t = x_t.new_empty(self.out_features, batch).copy_(bias.detach().unsqueeze(1))
         else:
             # A zero-filled result: MKL with beta = 0 on uninitialised memory can be slow.
             y_t = x_t.new_zeros(self.out_features, batch)
         if batch == 0:
             return y_t
         blocked = values.detach().index_select(0, self.block_slots)
+        if supports(blocked, x_t):
+            native = native_kernels()
+            for block in self.blocks:
+                native.spmm_acc(block.crow, block.col, blocked[block.start:block.stop],
+                                 x_t[block.col_start:block.col_stop], y_t)
+            return y_t
         for block in self.blocks:
             weights = _csr(block.crow, block.col, blocked[block.start:block.stop],
                            (self.out_features, block.col_stop - block.col_start))
@@ -173,8 +186,11 @@ class CSRStructure:
         out = grad_t.new_zeros(self.in_features, grad_t.shape[1])
         if grad_t.shape[1] == 0 or self.nnz == 0:
             return out
-        weights_t = _csr(self.t_crow, self.t_col, values.detach().index_select(0, self.t_slots),
-                         (self.in_features, self.out_features))
+        values_t = values.detach().index_select(0, self.t_slots)
+        if supports(values_t, grad_t):
+            native_kernels().spmm_acc(self.t_crow, self.t_col, values_t, grad_t, out)
+            return out
+        weights_t = _csr(self.t_crow, self.t_col, values_t, (self.in_features, self.out_features))
         return out.addmm_(weights_t, grad_t)
 
     def sampled_grad(self, x_t: torch.Tensor, grad_t: torch.Tensor) -> torch.Tensor:
@@ -182,6 +198,8 @@ class CSRStructure:
         ``x_t`` (in_features × batch) and ``grad_t`` (out_features × batch), both contiguous."""
         if self.nnz == 0 or x_t.shape[1] == 0:
             return x_t.new_zeros(self.nnz)
+        if supports(x_t, grad_t):
+            return native_kernels().sampled_dot(self.t_crow, self.t_col, x_t, grad_t).index_select(0, self.t_inverse)
         pattern = _csr(self.t_crow, self.t_col, x_t.new_zeros(self.nnz), (self.in_features, self.out_features))
         sampled = torch.sparse.sampled_addmm(pattern, x_t, grad_t.t(), beta=0.0)
         return sampled.values().index_select(0, self.t_inverse)

@@ -36,7 +36,7 @@ BACKENDS = ("auto", "masked", "csr")
 #: ``auto`` uses ``csr`` for layers with at least this many inputs…
 AUTO_MIN_INPUTS = 256
 #: …and at most this density (see :func:`resolve_backend` for the measurements behind the rule)
-AUTO_MAX_DENSITY = 0.2
+AUTO_MAX_DENSITY = 0.3
 
 
 def active_count(numel: int, density: float) -> int:
@@ -77,18 +77,17 @@ def resolve_backend(backend: str, in_features: int, out_features: int, density: 
     """The storage backend (``masked`` or ``csr``) a layer of this shape and density uses.
 
     ``auto`` chooses ``csr`` when the layer has at least :data:`AUTO_MIN_INPUTS` (256) inputs and
-    a density of at most :data:`AUTO_MAX_DENSITY` (0.2), else ``masked``. The rule picks the faster
+    a density of at most :data:`AUTO_MAX_DENSITY` (0.3), else ``masked``. The rule picks the faster
     of the two, measured with ``scripts/bench_layer.py`` (``docs/bench_layer.json``: one torch
     thread on a 2-core CPU, batch 256, 256 outputs, forward + backward + Adam step, as a multiple of
-    a dense ``nn.Linear`` timed in the same rounds):
+    a dense ``nn.Linear`` timed in the same rounds, with the native kernels of
+    :mod:`~sparse_rl.sparse.native`):
 
-    - ``masked`` costs 1.2–1.5× dense at every size and density below 1 (the mask multiply, and
-      Adam's step on moments that are mostly exact zeros runs about 2× slower than a dense one);
-    - ``csr`` costs ≈1.4–1.9× at 17 inputs (per-call overhead of a tiny product), and from 256 inputs
-      ≈1.0× at 10% density and 0.7–0.8× at 2–5%; from 512 inputs ≈0.9–1.0× at 20%, 0.5–0.75× at
-      10%, 0.26–0.5× at 2–5% (17,000 inputs × 2%: ≈0.3×); it loses to ``masked`` from ≈30% density
-      (≈1.3–1.6×) and at 256 inputs × 20% (≈1.2–1.3× against ≈1.15–1.2×: the rule accepts this corner,
-      where ``csr`` still stores 5× fewer weights and optimizer moments).
+    - ``masked`` costs 1.0–1.8× dense at every size and density below 1 (the mask multiply, and
+      Adam's step over the dense weight);
+    - ``csr`` costs 1.3–1.5× at 17 inputs (per-call overhead of a tiny product), ≈1.0× at 64; from
+      256 inputs ≈1.0–1.15× at density 0.3, 0.65–0.9× at 0.2, 0.5–0.9× at 0.1, 0.35–0.75× at 0.05
+      (the larger the layer, the larger the gain); at density 0.5 it loses (≈1.5×).
 
     An unknown name raises ``ValueError`` listing the known ones.
 

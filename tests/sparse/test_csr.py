@@ -68,7 +68,8 @@ def test_a_backend_class_refuses_another_backend() -> None:
     (17, 0.02, "masked"),  # too few inputs: per-call overhead dominates
     (AUTO_MIN_INPUTS, AUTO_MAX_DENSITY, "csr"),
     (AUTO_MIN_INPUTS - 1, AUTO_MAX_DENSITY, "masked"),
-    (17_000, 0.3, "masked"),  # too dense
+    (17_000, 0.5, "masked"),  # too dense
+    (17_000, 0.3, "csr"),
     (17_000, 0.2, "csr"),
     (17_000, 0.02, "csr"),
     (17_000, 1.0, "masked"),
@@ -385,3 +386,19 @@ def test_density_one_csr_copies_a_dense_layer() -> None:
     x = torch.randn(4, 7)
     torch.testing.assert_close(layer(x), dense(x))
     assert torch.equal(layer.weight.detach(), dense.weight.detach())
+
+
+@pytest.mark.parametrize("native_kernels", [True, False])
+def test_a_batch_of_one_leaves_the_bias_alone(native_kernels: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Regression: at batch 1 the result was a view of the bias, and the product accumulated into it.
+    if not native_kernels:
+        monkeypatch.setattr("sparse_rl.sparse.kernels.supports", lambda *tensors: False)
+    torch.manual_seed(0)
+    layer = SparseLinear(300, 8, density=0.1, backend="csr")
+    bias = layer.bias.detach().clone()
+    x = torch.randn(1, 300)
+    with torch.no_grad():
+        first, second = layer(x), layer(x)
+    assert torch.equal(layer.bias.detach(), bias)
+    torch.testing.assert_close(first, second)
+    torch.testing.assert_close(first, x @ layer.weight.detach().t() + bias, rtol=1e-5, atol=1e-5)

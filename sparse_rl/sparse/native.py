@@ -1,0 +1,147 @@
+"""Native CPU kernels of the ``csr`` backend, compiled on first use and loaded with :mod:`ctypes`.
+
+torch's own CSR × dense product (MKL) reaches a fraction of the dense GEMM's speed, so a CSR layer
+only beats a dense one at low density. The two kernels of ``native_kernels.c`` (a CSR × dense
+product accumulating into a feature-major result, and a gradient sampled at the nonzeros) keep a
+tile of the batch in vector registers and are several times faster; ``scripts/bench_layer.py``
+measures both paths.
+
+The C file is compiled once per machine with the system's C compiler (``$CC``, else ``cc`` or
+``gcc``; ``-O3 -march=native``) into a cache directory (``$SPARSE_RL_CACHE_DIR``, else
+``$XDG_CACHE_HOME/sparse_rl`` or ``~/.cache/sparse_rl``), keyed by the source, the flags and the
+CPU, and written atomically so that parallel workers can race safely. Without a compiler, on
+another device than the CPU, for dtypes other than float32, or with ``SPARSE_RL_NATIVE=0``,
+:mod:`~sparse_rl.sparse.kernels` uses torch's sparse kernels instead: same results within float
+tolerance, slower. :func:`native_kernels` says which is in use.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+
+SOURCE = Path(__file__).with_name("native_kernels.c")
+#: compiler flags, tried in order (``-march=native`` is not known to every compiler)
+FLAG_SETS = (("-O3", "-march=native", "-fPIC", "-shared"), ("-O3", "-fPIC", "-shared"))
+_INT64, _PTR = ctypes.c_int64, ctypes.c_void_p
+
+
+class NativeKernels:
+    """The loaded kernels, with argument checks (float32, int64 indices, contiguous, CPU).
+
+    :param library: the compiled shared library
+    :param path: where it was loaded from
+    """
+
+    def __init__(self, library: ctypes.CDLL, path: Path) -> None:
+        self.path = path
+        self._spmm = library.sparse_rl_spmm_acc
+        self._sampled = library.sparse_rl_sampled_dot
+        for function in (self._spmm, self._sampled):
+            function.argtypes = [_INT64, _PTR, _PTR, _PTR, _PTR, _INT64, _PTR]
+            function.restype = None
+
+    def spmm_acc(self, crow: torch.Tensor, col: torch.Tensor, val: torch.Tensor, x: torch.Tensor,
+                 y: torch.Tensor) -> None:
+        """``y += A x`` in place, for the CSR matrix ``A = (crow, col, val)`` (rows × ``x.shape[0]``)
+        and feature-major ``x`` (columns of A × batch), ``y`` (rows × batch)."""
+        rows = crow.numel() - 1
+        _check(crow, col, val, x, y)
+        if y.shape != (rows, x.shape[1]):
+            raise ValueError(f"y must have shape {(rows, x.shape[1])}, got {tuple(y.shape)}")
+        self._spmm(rows, crow.data_ptr(), col.data_ptr(), val.data_ptr(), x.data_ptr(), x.shape[1], y.data_ptr())
+
+    def sampled_dot(self, crow: torch.Tensor, col: torch.Tensor, a: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        """``out[k] = ⟨a[r], g[col[k]]⟩`` for each nonzero ``k`` of row ``r`` of the pattern
+        ``(crow, col)``: ``(a gᵀ)`` sampled at the nonzeros, in CSR order."""
+        out = a.new_empty(col.numel())
+        _check(crow, col, out, a, g)
+        if a.shape[1] != g.shape[1]:
+            raise ValueError(f"a and g must have the same batch size, got {a.shape[1]} and {g.shape[1]}")
+        self._sampled(crow.numel() - 1, crow.data_ptr(), col.data_ptr(), a.data_ptr(), g.data_ptr(), a.shape[1],
+                      out.data_ptr())
+        return out
+
+
+def _check(crow: torch.Tensor, col: torch.Tensor, *floats: torch.Tensor) -> None:
+    for name, tensor in (("crow", crow), ("col", col)):
+        if tensor.dtype != torch.int64 or not tensor.is_contiguous() or tensor.device.type != "cpu":
+            raise ValueError(f"{name} must be a contiguous int64 CPU tensor")
+    for tensor in floats:
+        if tensor.dtype != torch.float32 or not tensor.is_contiguous() or tensor.device.type != "cpu":
+            raise ValueError("native kernels take contiguous float32 CPU tensors")
+
+
+def supports(*tensors: torch.Tensor) -> bool:
+    """Whether the native kernels are loaded and can take these tensors (float32 on the CPU)."""
+    return native_kernels() is not None and all(t.dtype == torch.float32 and t.device.type == "cpu" for t in tensors)
+
+
+@functools.cache
+def native_kernels() -> NativeKernels | None:
+    """The native kernels, compiled on first use (see the module docstring), or ``None`` when they
+    are disabled (``SPARSE_RL_NATIVE=0``) or cannot be built here (a warning says why, once)."""
+    if os.environ.get("SPARSE_RL_NATIVE", "1").strip().lower() in ("0", "false", "no", "off"):
+        return None
+    try:
+        path = _build()
+        return NativeKernels(ctypes.CDLL(str(path)), path)
+    except (OSError, RuntimeError, subprocess.SubprocessError) as error:
+        warnings.warn(f"sparse_rl: native csr kernels unavailable ({error}); using torch's sparse kernels, "
+                      "which are slower", RuntimeWarning, stacklevel=2)
+        return None
+
+
+def _cache_dir() -> Path:
+    if os.environ.get("SPARSE_RL_CACHE_DIR"):
+        return Path(os.environ["SPARSE_RL_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "sparse_rl"
+
+
+def _cpu_fingerprint() -> str:
+    """The CPU's model and feature flags (``-march=native`` code must not run on another CPU)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        wanted = [line for line in lines if line.startswith(("model name", "flags"))][:2]
+        return "\n".join(wanted)
+    except OSError:
+        return platform.processor() + platform.machine()
+
+
+def _compiler() -> str:
+    for candidate in (os.environ.get("CC"), "cc", "gcc", "clang"):
+        if candidate and shutil.which(candidate):
+            return candidate
+    raise RuntimeError("no C compiler found (set $CC, or install gcc)")
+
+
+def _build() -> Path:
+    source = SOURCE.read_bytes()
+    compiler = _compiler()
+    errors = []
+    for flags in FLAG_SETS:
+        key = hashlib.sha256(source + " ".join((compiler, *flags)).encode() + _cpu_fingerprint().encode()).hexdigest()
+        target = _cache_dir() / f"native_kernels-{key[:16]}.so"
+        if target.exists():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
+            built = Path(scratch) / target.name
+            result = subprocess.run([compiler, *flags, "-o", str(built), str(SOURCE)], capture_output=True,
+                                    text=True, timeout=120)
+            if result.returncode == 0:
+                os.replace(built, target)  # atomic: a worker racing us loads a complete file
+                return target
+            errors.append(f"{compiler} {' '.join(flags)}: {result.stderr.strip()[-300:]}")
+    raise RuntimeError("; ".join(errors))

@@ -1,0 +1,114 @@
+"""The native csr kernels: same numbers as dense torch products, argument checks, and the fallback."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+
+import pytest
+import torch
+
+from sparse_rl.sparse import SparseLinear, native
+from sparse_rl.sparse.kernels import CSRStructure
+from sparse_rl.sparse.layers import random_mask
+
+HAS_COMPILER = any(shutil.which(name) for name in ("cc", "gcc", "clang"))
+
+
+@pytest.fixture
+def kernels() -> native.NativeKernels:
+    if not HAS_COMPILER:
+        pytest.skip("no C compiler on this machine: the torch fallback is tested instead")
+    loaded = native.native_kernels()
+    assert loaded is not None, "a C compiler is here, so the native kernels must build"
+    return loaded
+
+
+@pytest.fixture
+def without_native(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("SPARSE_RL_NATIVE", "0")
+    native.native_kernels.cache_clear()
+    yield
+    native.native_kernels.cache_clear()
+
+
+def _structure(in_features: int, out_features: int, density: float, seed: int = 0) -> tuple[CSRStructure, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    mask = random_mask((out_features, in_features), density, generator, "cpu")
+    return CSRStructure.build(mask.reshape(-1).nonzero().squeeze(1), in_features, out_features, block_columns=64), mask
+
+
+@pytest.mark.parametrize("batch", [1, 7, 8, 70, 256])
+@pytest.mark.parametrize(("in_features", "out_features", "density"), [(300, 40, 0.1), (17, 9, 0.5), (130, 1, 0.3)])
+def test_kernels_equal_dense_products(kernels: native.NativeKernels, batch: int, in_features: int,
+                                      out_features: int, density: float) -> None:
+    structure, mask = _structure(in_features, out_features, density)
+    values = torch.randn(structure.nnz)
+    weight = torch.zeros(out_features * in_features)
+    weight[structure.sorted_positions] = values[structure.sorted_slots]
+    weight = weight.view(out_features, in_features)
+    x_t = torch.randn(in_features, batch)
+    g_t = torch.randn(out_features, batch)
+    bias = torch.randn(out_features)
+
+    torch.testing.assert_close(structure.matmul(values, x_t, bias), weight @ x_t + bias[:, None], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(structure.matmul_transposed(values, g_t), weight.t() @ g_t, rtol=1e-5, atol=1e-5)
+    sampled = torch.zeros(out_features * in_features)
+    sampled[structure.sorted_positions] = structure.sampled_grad(x_t, g_t)[structure.sorted_slots]
+    torch.testing.assert_close(sampled.view(out_features, in_features), (g_t @ x_t.t()) * mask, rtol=1e-5, atol=1e-5)
+
+
+def test_kernels_check_their_arguments(kernels: native.NativeKernels) -> None:
+    crow, col = torch.tensor([0, 1]), torch.tensor([0])
+    with pytest.raises(ValueError, match="float32"):
+        kernels.spmm_acc(crow, col, torch.ones(1, dtype=torch.float64), torch.ones(1, 4), torch.zeros(1, 4))
+    with pytest.raises(ValueError, match="int64"):
+        kernels.spmm_acc(crow.int(), col, torch.ones(1), torch.ones(1, 4), torch.zeros(1, 4))
+    with pytest.raises(ValueError, match="shape"):
+        kernels.spmm_acc(crow, col, torch.ones(1), torch.ones(1, 4), torch.zeros(2, 4))
+    with pytest.raises(ValueError, match="contiguous"):
+        kernels.spmm_acc(crow, col, torch.ones(1), torch.ones(4, 2).t(), torch.zeros(1, 4))
+
+
+def test_native_and_torch_paths_agree(kernels: native.NativeKernels, monkeypatch: pytest.MonkeyPatch) -> None:
+    torch.manual_seed(0)
+    layer = SparseLinear(600, 32, density=0.1, backend="csr")
+    x = torch.randn(50, 600, requires_grad=True)
+
+    def forward_backward() -> tuple[torch.Tensor, ...]:
+        layer.zero_grad()
+        x.grad = None
+        y = layer(x)
+        (y.square().sum()).backward()
+        return y.detach(), x.grad.clone(), layer.values.grad.clone()
+
+    native_results = forward_backward()
+    monkeypatch.setattr("sparse_rl.sparse.kernels.supports", lambda *tensors: False)
+    torch_results = forward_backward()
+    for got, expected in zip(native_results, torch_results, strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_disabled_native_kernels_fall_back_to_torch(without_native: None) -> None:
+    assert native.native_kernels() is None
+    assert not native.supports(torch.ones(1))
+    torch.manual_seed(0)
+    csr = SparseLinear(300, 16, density=0.1, backend="csr")
+    masked = SparseLinear(300, 16, density=0.1, backend="masked")
+    masked.set_mask_(csr.mask)
+    with torch.no_grad():
+        masked.weight.copy_(csr.weight)
+        masked.bias.copy_(csr.bias)
+    x = torch.randn(5, 300)
+    torch.testing.assert_close(csr(x), masked(x), rtol=1e-5, atol=1e-5)
+
+
+def test_a_failed_build_warns_and_falls_back(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    monkeypatch.setenv("CC", "false")  # a "compiler" that always fails
+    monkeypatch.setenv("SPARSE_RL_CACHE_DIR", str(tmp_path))
+    native.native_kernels.cache_clear()
+    try:
+        with pytest.warns(RuntimeWarning, match="native csr kernels unavailable"):
+            assert native.native_kernels() is None
+    finally:
+        native.native_kernels.cache_clear()
