@@ -1,7 +1,8 @@
 """Extremely noisy environments (ENE), feature permutation and the env factory.
 
 The ENE of Grooten et al. (AAMAS 2023) appends i.i.d. noise features after the real observation
-(:class:`NoisyObservation`); the transfer experiment permutes all features once
+(:class:`NoisyObservation`), regenerable from ``(noise seed, observation index)`` (:class:`TableNoise`
+by default, :class:`IndexedNoise` on request); the transfer experiment permutes all features once
 (:class:`FeaturePermutation`); :func:`make_env` builds both from an :class:`EnvConfig`.
 """
 
@@ -11,9 +12,11 @@ from sparse_rl.envs.noise import (
     IndexedNoise,
     NoiseDistribution,
     NormalNoise,
+    TableNoise,
     UniformNoise,
     derive_noise_seed,
     make_noise_distribution,
+    make_noise_stream,
     register_noise_distribution,
 )
 from sparse_rl.envs.wrappers import FeaturePermutation, NoisyObservation, noise_feature_count, real_feature_mask
@@ -26,10 +29,12 @@ __all__ = [
     "NoiseDistribution",
     "NoisyObservation",
     "NormalNoise",
+    "TableNoise",
     "UniformNoise",
     "derive_noise_seed",
     "make_env",
     "make_noise_distribution",
+    "make_noise_stream",
     "noise_feature_count",
     "real_feature_mask",
     "register_noise_distribution",

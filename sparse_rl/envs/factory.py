@@ -11,7 +11,13 @@ from typing import Any
 
 import gymnasium as gym
 
-from sparse_rl.envs.noise import check_non_negative_int, check_seed, derive_noise_seed, make_noise_distribution
+from sparse_rl.envs.noise import (
+    check_noise_generator,
+    check_non_negative_int,
+    check_seed,
+    derive_noise_seed,
+    make_noise_distribution,
+)
 from sparse_rl.envs.wrappers import FeaturePermutation, NoisyObservation, check_noise_fraction
 
 __all__ = ["EnvConfig", "make_env"]
@@ -27,6 +33,8 @@ class EnvConfig:
     :param n_noise: number of noise features instead of a fraction (then ``noise_fraction`` stays 0)
     :param noise_distribution: a registered noise kind (``"normal"``, ``"uniform"``)
     :param noise_kwargs: its parameters, e.g. ``{"std": 1.0}``
+    :param noise_generator: how the noise is made regenerable: ``table`` (fast, the default) or
+        ``philox`` (a fresh draw per observation); see :mod:`sparse_rl.envs.noise`
     :param permute_at_step: permute all features from this ``step`` call on (see
         :class:`~sparse_rl.envs.wrappers.FeaturePermutation`); ``None`` never permutes
     :param permutation_seed: seed of that permutation
@@ -37,6 +45,7 @@ class EnvConfig:
     noise_fraction: float = 0.0
     n_noise: int | None = None
     noise_distribution: str = "normal"
+    noise_generator: str = "table"
     noise_kwargs: dict[str, Any] = field(default_factory=dict)
     permute_at_step: int | None = None
     permutation_seed: int = 0
@@ -59,10 +68,14 @@ class EnvConfig:
                 raise ValueError(f"{name} must be a mapping of keyword arguments, got {value!r}")
             setattr(self, name, dict(value))
         try:
-            make_noise_distribution(self.noise_distribution, **self.noise_kwargs)
+            distribution = make_noise_distribution(self.noise_distribution, **self.noise_kwargs)
         except ValueError as err:
             field_name = "noise_distribution" if "unknown noise distribution" in str(err) else "noise_kwargs"
             raise ValueError(f"{field_name}: {err}") from None
+        try:
+            check_noise_generator(self.noise_generator, distribution)
+        except ValueError as err:
+            raise ValueError(f"noise_generator: {err}") from None
         if self.permute_at_step is not None:
             self.permute_at_step = check_non_negative_int(self.permute_at_step, "permute_at_step")
         self.permutation_seed = check_non_negative_int(self.permutation_seed, "permutation_seed")
@@ -125,6 +138,7 @@ def make_env(config: EnvConfig | Mapping[str, Any], seed: int | None = None, noi
             distribution=config.noise_distribution,
             noise_kwargs=config.noise_kwargs,
             seed=noise_seed,
+            noise_generator=config.noise_generator,
         )
     if config.permute_at_step is not None:
         env = FeaturePermutation(env, at_step=config.permute_at_step, seed=config.permutation_seed)

@@ -3,8 +3,10 @@
 An ENE (Grooten et al., "Automatic Noise Filtering with Dynamic Sparse Training in Deep
 Reinforcement Learning", AAMAS 2023) appends features of pure noise to every observation. This
 module holds *what* noise is drawn (a :class:`NoiseDistribution`, one small class per kind, in a
-registry) and *how* it is made regenerable (:class:`IndexedNoise`: the noise of the ``k``-th
-observation is a pure function of ``(noise_seed, k)``).
+registry) and *how* it is made regenerable: the noise of the ``k``-th observation is a pure function
+of ``(noise_seed, k)``, drawn afresh for each ``k`` (:class:`IndexedNoise`, ``philox``) or cut from
+two fixed random tables at offsets hashed from ``k`` (:class:`TableNoise`, ``table``, ≈10× faster
+to regenerate, the default).
 
 A new kind is one class plus a registry entry::
 
@@ -32,14 +34,18 @@ import numpy as np
 
 __all__ = [
     "NOISE_DISTRIBUTIONS",
+    "NOISE_GENERATORS",
     "IndexedNoise",
     "NoiseDistribution",
+    "TableNoise",
     "NormalNoise",
     "UniformNoise",
+    "check_noise_generator",
     "check_non_negative_int",
     "check_seed",
     "derive_noise_seed",
     "make_noise_distribution",
+    "make_noise_stream",
     "random_noise_seed",
     "register_noise_distribution",
 ]
@@ -123,6 +129,20 @@ class NoiseDistribution(ABC):
         """The (low, high) range of the samples, for the observation space: unbounded by default."""
         return (-math.inf, math.inf)
 
+    def table_values(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """Draw the values of one table of :class:`TableNoise` (float32, shape ``(size,)``).
+
+        A kind that supports the ``table`` generator overrides this and :meth:`combine`.
+        """
+        raise NotImplementedError(f"the {self.name!r} noise does not support the 'table' noise generator; "
+                                  "use noise_generator='philox'")
+
+    def combine(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+        """Make samples of this distribution from two independent arrays of :meth:`table_values`
+        (float32, same shape); may write into ``first`` and return it."""
+        raise NotImplementedError(f"the {self.name!r} noise does not support the 'table' noise generator; "
+                                  "use noise_generator='philox'")
+
     @property
     def params(self) -> dict[str, float]:
         """The constructor parameters, by name (what :func:`make_noise_distribution` takes)."""
@@ -170,6 +190,16 @@ class NormalNoise(NoiseDistribution):
             samples *= np.float32(self.std)
         return samples
 
+    def table_values(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """Standard normal table values."""
+        return rng.standard_normal(size, dtype=np.float32)
+
+    def combine(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+        """``(a + b) · std / √2``: the sum of two independent N(0, 1) is N(0, 2). Writes into ``first``."""
+        out = np.add(first, second, out=first)
+        out *= np.float32(self.std / math.sqrt(2.0))
+        return out
+
 
 @register_noise_distribution
 class UniformNoise(NoiseDistribution):
@@ -191,6 +221,19 @@ class UniformNoise(NoiseDistribution):
         """``size`` float32 samples of ``U(low, high)`` (drawn in float64, then rounded, so that
         they stay inside the float32 bounds)."""
         return (self.low + (self.high - self.low) * rng.random(size)).astype(np.float32)
+
+    def table_values(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """U(0, 1) table values."""
+        return rng.random(size, dtype=np.float32)
+
+    def combine(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+        """``low + (high − low) · frac(a + b)``: the sum modulo 1 of two independent U(0, 1) is
+        U(0, 1); clipped to the float32 bounds after rounding. Writes into ``first``."""
+        unit = np.add(first, second, out=first)
+        unit -= np.floor(unit)
+        unit *= np.float32(self.high - self.low)
+        unit += np.float32(self.low)
+        return np.clip(unit, np.float32(self.low), np.float32(self.high), out=unit)
 
     @property
     def bounds(self) -> tuple[float, float]:
@@ -326,3 +369,133 @@ class IndexedNoise:
 
     def __repr__(self) -> str:
         return f"IndexedNoise({self.distribution!r}, size={self.size}, noise_seed={self.noise_seed})"
+
+
+#: spawn keys of the table stream's two tables and two offset hashes
+_TABLE_SPAWN_KEYS = (0x454E45_10, 0x454E45_11)
+_OFFSET_SPAWN_KEY = 0x454E45_12
+#: the smallest table length (2**22 values, 16 MiB each); a table is at least 4× the noise size
+TABLE_LENGTH = 2**22
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix64(z: np.ndarray) -> np.ndarray:
+    """SplitMix64's output function: a bijective 64-bit mixer (Steele et al., OOPSLA 2014)."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+class TableNoise:
+    """A fast regenerable noise stream: ``noise(k)`` is a pure function of ``(noise_seed, k)``, made
+    from two fixed random tables instead of a fresh draw per index.
+
+    Two tables ``A`` and ``B`` of ``L ≥ max(2**22, 4·size)`` i.i.d. values are drawn once from the
+    noise seed; index ``k`` gets two offsets ``a(k), b(k)`` from a counter-based 64-bit hash of
+    ``k`` (SplitMix64's mixer keyed by the seed), and its noise is
+    ``distribution.combine(A[a : a + size], B[b : b + size])`` (for the normal distribution
+    ``(A + B) · std/√2``). Regenerating a batch of indices is then two contiguous copies per
+    index, ≈10× faster than drawing the numbers again (:class:`IndexedNoise`), which matters
+    when a replay buffer rebuilds 2 × 256 observations of thousands of noise features at every
+    gradient step.
+
+    What it gives up against :class:`IndexedNoise`: the values are i.i.d. *given the tables*, not
+    fresh. Within one observation every feature uses distinct table entries (independent). Two
+    observations share entries only where their windows overlap in *both* tables at the same
+    shift, which for a given feature happens with probability ≈ 1/L² per pair of indices; a
+    feature's values over time are uncorrelated. The tests check the moments and these
+    correlations.
+
+    :param distribution: what to draw (must implement ``table_values`` and ``combine``)
+    :param size: number of samples per index
+    :param noise_seed: an integer >= 0
+    """
+
+    def __init__(self, distribution: NoiseDistribution, size: int, noise_seed: int) -> None:
+        self.distribution = distribution
+        self.size = check_non_negative_int(size, "size")
+        self.noise_seed = check_seed(noise_seed, "noise_seed")
+        self.length = max(TABLE_LENGTH, 4 * self.size)
+        keys = np.random.SeedSequence(self.noise_seed, spawn_key=(_OFFSET_SPAWN_KEY,)).generate_state(2, np.uint64)
+        self._offset_keys = (np.uint64(keys[0]), np.uint64(keys[1]))
+        self._tables: tuple[np.ndarray, np.ndarray] | None = None
+        self.tables()  # fail now, not at the first draw, if the distribution has no tables
+
+    def tables(self) -> tuple[np.ndarray, np.ndarray]:
+        """The two tables (drawn on first use; not pickled, drawn again from the seed)."""
+        if self._tables is None:
+            tables = []
+            for spawn_key in _TABLE_SPAWN_KEYS:
+                rng = np.random.Generator(np.random.Philox(np.random.SeedSequence(self.noise_seed,
+                                                                                  spawn_key=(spawn_key,))))
+                tables.append(self.distribution.table_values(rng, self.length + self.size))
+            self._tables = (tables[0], tables[1])
+        return self._tables
+
+    def offsets(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The two table offsets of each index (each in ``[0, L)``)."""
+        counters = (np.asarray(indices, dtype=np.uint64) + np.uint64(1)) * _GOLDEN
+        first = _mix64(counters ^ self._offset_keys[0]) % np.uint64(self.length)
+        second = _mix64(counters ^ self._offset_keys[1]) % np.uint64(self.length)
+        return first.astype(np.int64), second.astype(np.int64)
+
+    def __call__(self, index: int) -> np.ndarray:
+        """The noise of index ``index`` (an integer in ``[0, 2**64)``): float32, shape ``(size,)``."""
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < 2**64:
+            raise ValueError(f"index must be an integer in [0, 2**64), got {index!r}")
+        return self.many([index])[0]
+
+    def many(self, indices: Iterable[int] | np.ndarray) -> np.ndarray:
+        """The noise of several indices, stacked: float32, shape ``(len(indices), size)``."""
+        indices = np.asarray(list(indices) if not isinstance(indices, np.ndarray) else indices)
+        if indices.size and (indices.min() < 0 if indices.dtype.kind == "i" else False):
+            raise ValueError("indices must be >= 0")
+        if self.size == 0:
+            return np.zeros((indices.size, 0), dtype=np.float32)
+        first, second = self.offsets(indices.reshape(-1))
+        table_a, table_b = self.tables()
+        windows_a = np.empty((first.size, self.size), dtype=table_a.dtype)
+        windows_b = np.empty((first.size, self.size), dtype=table_b.dtype)
+        # One contiguous copy per index: faster than fancy indexing into a sliding-window view.
+        for row, (start_a, start_b) in enumerate(zip(first.tolist(), second.tolist())):
+            windows_a[row] = table_a[start_a : start_a + self.size]
+            windows_b[row] = table_b[start_b : start_b + self.size]
+        return self.distribution.combine(windows_a, windows_b)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_tables"] = None  # 2 × 16+ MiB of derived data: drawn again from the seed
+        return state
+
+    def __repr__(self) -> str:
+        return f"TableNoise({self.distribution!r}, size={self.size}, noise_seed={self.noise_seed})"
+
+
+#: the regenerable noise streams, by the name ``NoisyObservation(noise_generator=...)`` takes
+NOISE_GENERATORS: dict[str, type[IndexedNoise] | type[TableNoise]] = {"table": TableNoise, "philox": IndexedNoise}
+
+
+def check_noise_generator(generator: str, distribution: NoiseDistribution) -> str:
+    """``generator`` if it names a noise generator that can draw ``distribution``.
+
+    :raises ValueError: for an unknown generator (listing the known ones), or ``table`` with a
+        distribution that has no table form
+    """
+    if generator not in NOISE_GENERATORS:
+        raise ValueError(_unknown_choice("noise generator", generator, NOISE_GENERATORS))
+    if generator == "table":
+        try:
+            distribution.table_values(np.random.default_rng(0), 0)
+        except NotImplementedError as error:
+            raise ValueError(str(error)) from error
+    return generator
+
+
+def make_noise_stream(generator: str, distribution: NoiseDistribution, size: int,
+                      noise_seed: int) -> IndexedNoise | TableNoise:
+    """The regenerable noise stream named ``generator`` (``table``: fast, the default; ``philox``:
+    a fresh draw per index).
+
+    :raises ValueError: for an unknown generator, or a distribution the generator cannot draw
+    """
+    return NOISE_GENERATORS[check_noise_generator(generator, distribution)](distribution, size, noise_seed)

@@ -25,10 +25,13 @@ from gymnasium import spaces
 from sparse_rl.envs.noise import (
     IndexedNoise,
     NoiseDistribution,
+    TableNoise,
+    check_noise_generator,
     check_non_negative_int,
     check_seed,
     derive_noise_seed,
     make_noise_distribution,
+    make_noise_stream,
     random_noise_seed,
 )
 
@@ -131,6 +134,10 @@ class NoisyObservation(gym.ObservationWrapper):
     :param distribution: a registered noise kind (``"normal"``, ``"uniform"``) or an instance
     :param noise_kwargs: parameters of the kind (e.g. ``{"std": 0.5}``); only with a name
     :param seed: the noise seed (an integer >= 0), or ``None`` to fix it on the first ``reset``
+    :param noise_generator: how the noise of index ``k`` is made from ``(noise_seed, k)``:
+        ``table`` (:class:`~sparse_rl.envs.noise.TableNoise`, the default: cut from two fixed random
+        tables, ≈10× faster to regenerate) or ``philox`` (:class:`~sparse_rl.envs.noise.IndexedNoise`:
+        drawn afresh for each index)
     """
 
     def __init__(
@@ -141,6 +148,7 @@ class NoisyObservation(gym.ObservationWrapper):
         distribution: str | NoiseDistribution = "normal",
         noise_kwargs: dict[str, Any] | None = None,
         seed: int | None = None,
+        noise_generator: str = "table",
     ) -> None:
         super().__init__(env)
         inner = _check_flat_box(env.observation_space, type(self).__name__)
@@ -155,7 +163,8 @@ class NoisyObservation(gym.ObservationWrapper):
         else:
             self._n_noise = check_non_negative_int(n_noise, "n_noise")  # type: ignore[arg-type]
         self.distribution = make_noise_distribution(distribution, **(noise_kwargs or {}))
-        self._noise: IndexedNoise | None = None
+        self.noise_generator = check_noise_generator(noise_generator, self.distribution)
+        self._noise: IndexedNoise | TableNoise | None = None
         if seed is not None:
             self._fix_noise_seed(check_seed(seed))
         self._index = -1
@@ -198,7 +207,7 @@ class NoisyObservation(gym.ObservationWrapper):
         return None if self._noise is None else self._noise.noise_seed
 
     @property
-    def noise_stream(self) -> IndexedNoise:
+    def noise_stream(self) -> IndexedNoise | TableNoise:
         """The regenerable noise stream (picklable): ``noise_stream(k)`` is the noise of index ``k``.
 
         :raises RuntimeError: while the noise seed is not fixed yet
@@ -276,9 +285,9 @@ class NoisyObservation(gym.ObservationWrapper):
     # ---------------------------------------------------------------------------------------------
 
     def _fix_noise_seed(self, noise_seed: int) -> None:
-        self._noise = IndexedNoise(self.distribution, self._n_noise, noise_seed)
+        self._noise = make_noise_stream(self.noise_generator, self.distribution, self._n_noise, noise_seed)
 
-    def _require_noise(self) -> IndexedNoise:
+    def _require_noise(self) -> IndexedNoise | TableNoise:
         if self._noise is None:
             raise RuntimeError("the noise seed is not fixed yet: pass seed= to NoisyObservation or call reset() first")
         return self._noise

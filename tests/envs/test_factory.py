@@ -135,3 +135,11 @@ def test_action_space_is_seeded() -> None:
     b = make_env({"id": "Pendulum-v1"}, seed=9).action_space.sample()
     np.testing.assert_array_equal(a, b)
     assert isinstance(gym.make("Pendulum-v1").action_space, gym.spaces.Box)
+
+
+def test_noise_generator_in_the_config() -> None:
+    env = make_env({"id": "Pendulum-v1", "n_noise": 4, "noise_generator": "philox"}, seed=0)
+    assert env.get_wrapper_attr("noise_generator") == "philox"
+    assert make_env({"id": "Pendulum-v1", "n_noise": 4}, seed=0).get_wrapper_attr("noise_generator") == "table"
+    with pytest.raises(ValueError, match="noise_generator: unknown noise generator"):
+        EnvConfig(id="Pendulum-v1", n_noise=4, noise_generator="fast")
