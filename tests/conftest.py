@@ -11,7 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 import yaml
+
+# The tests' networks are tiny: one thread is fastest, and immune to oversubscription when the machine
+# is busy (torch's default of one thread per core slows tiny ops down badly under load).
+torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parent.parent
 

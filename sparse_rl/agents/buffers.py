@@ -163,8 +163,12 @@ class NoiseFreeReplayBuffer(ReplayBuffer):
         assert self.noise_streams is not None
         out = np.empty((len(real), self.full_observation_space.shape[0]), dtype=np.float32)
         out[:, : self.n_real] = real
-        for row, (index, env_index) in enumerate(zip(indices, env_indices)):
-            out[row, self.n_real:] = self.noise_streams[env_index](int(index))
+        if self.n_envs == 1:
+            self.noise_streams[0].many(indices, out=out[:, self.n_real:])
+        else:
+            for env_index in np.unique(env_indices):
+                rows = np.flatnonzero(env_indices == env_index)
+                out[rows, self.n_real:] = self.noise_streams[env_index].many(indices[rows])
         for row in np.flatnonzero(permuted):
             permutation = self.permutations[env_indices[row]]
             if permutation is not None:

@@ -359,10 +359,11 @@ class IndexedNoise:
         }
         return self.distribution.sample(self._rng, self.size)
 
-    def many(self, indices: Iterable[int]) -> np.ndarray:
-        """The noise of several indices, stacked: float32, shape ``(len(indices), size)``."""
+    def many(self, indices: Iterable[int], out: np.ndarray | None = None) -> np.ndarray:
+        """The noise of several indices, stacked: float32, shape ``(len(indices), size)``, written
+        into ``out`` when given (e.g. the noise columns of a batch of observations)."""
         indices = list(indices)
-        out = np.empty((len(indices), self.size), dtype=np.float32)
+        out = _check_out(out, len(indices), self.size)
         for row, index in enumerate(indices):
             out[row] = self(int(index))
         return out
@@ -377,6 +378,14 @@ _OFFSET_SPAWN_KEY = 0x454E45_12
 #: the smallest table length (2**22 values, 16 MiB each); a table is at least 4× the noise size
 TABLE_LENGTH = 2**22
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _check_out(out: np.ndarray | None, rows: int, size: int) -> np.ndarray:
+    if out is None:
+        return np.empty((rows, size), dtype=np.float32)
+    if out.shape != (rows, size) or out.dtype != np.float32:
+        raise ValueError(f"out must be a float32 array of shape {(rows, size)}, got {out.dtype} {out.shape}")
+    return out
 
 
 def _mix64(z: np.ndarray) -> np.ndarray:
@@ -445,22 +454,26 @@ class TableNoise:
             raise ValueError(f"index must be an integer in [0, 2**64), got {index!r}")
         return self.many([index])[0]
 
-    def many(self, indices: Iterable[int] | np.ndarray) -> np.ndarray:
-        """The noise of several indices, stacked: float32, shape ``(len(indices), size)``."""
+    def many(self, indices: Iterable[int] | np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """The noise of several indices, stacked: float32, shape ``(len(indices), size)``, written
+        into ``out`` when given (e.g. the noise columns of a batch of observations)."""
         indices = np.asarray(list(indices) if not isinstance(indices, np.ndarray) else indices)
         if indices.size and (indices.min() < 0 if indices.dtype.kind == "i" else False):
             raise ValueError("indices must be >= 0")
+        windows_a = _check_out(out, indices.size, self.size)
         if self.size == 0:
-            return np.zeros((indices.size, 0), dtype=np.float32)
+            return windows_a
         first, second = self.offsets(indices.reshape(-1))
         table_a, table_b = self.tables()
-        windows_a = np.empty((first.size, self.size), dtype=table_a.dtype)
         windows_b = np.empty((first.size, self.size), dtype=table_b.dtype)
         # One contiguous copy per index: faster than fancy indexing into a sliding-window view.
         for row, (start_a, start_b) in enumerate(zip(first.tolist(), second.tolist())):
             windows_a[row] = table_a[start_a : start_a + self.size]
             windows_b[row] = table_b[start_b : start_b + self.size]
-        return self.distribution.combine(windows_a, windows_b)
+        combined = self.distribution.combine(windows_a, windows_b)
+        if combined is not windows_a:  # a distribution that does not work in place
+            windows_a[...] = combined
+        return windows_a
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)

@@ -246,3 +246,14 @@ def test_noise_generators_by_name_and_their_errors() -> None:
     with pytest.raises(ValueError, match="does not support the 'table' noise generator; use noise_generator='philox'"):
         check_noise_generator("table", LaplaceNoise())
     assert check_noise_generator("philox", LaplaceNoise()) == "philox"
+
+
+@pytest.mark.parametrize("stream_class", [TableNoise, IndexedNoise])
+def test_many_writes_into_a_given_array(stream_class: type) -> None:
+    stream = stream_class(NormalNoise(), 40, noise_seed=2)
+    batch = np.zeros((6, 43), dtype=np.float32)
+    result = stream.many([3, 9, 1, 0, 2, 7], out=batch[:, 3:])
+    np.testing.assert_array_equal(batch[:, 3:], stream.many([3, 9, 1, 0, 2, 7]))
+    assert np.shares_memory(result, batch) and not batch[:, :3].any()
+    with pytest.raises(ValueError, match="out must be a float32 array of shape"):
+        stream.many([1, 2], out=np.zeros((2, 39), dtype=np.float32))
