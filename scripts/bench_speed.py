@@ -93,8 +93,8 @@ def run_child(agent: str, setting_name: str, setting: dict[str, Any], args: argp
     except subprocess.TimeoutExpired:
         return {"agent": agent, "setting": setting_name, "error": f"no result within --timeout {args.timeout} s"}
     if result.returncode != 0:
-        tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
-        return {"agent": agent, "setting": setting_name, "error": f"exit {result.returncode}: {' | '.join(tail)}"}
+        lines = (result.stderr or result.stdout).strip().splitlines() or ["(no output)"]
+        return {"agent": agent, "setting": setting_name, "error": f"exit {result.returncode}: {lines[-1]}"}
     return {"agent": agent, "setting": setting_name, **json.loads(result.stdout.strip().splitlines()[-1])}
 
 
@@ -134,7 +134,7 @@ def markdown(rows: list[dict[str, Any]], command: str, date: str) -> str:
             continue
         ratio = f"{row['ratio_vs_dense']:.2f}" if "ratio_vs_dense" in row else "–"
         lines.append(f"| {row['setting']} | {row['observation_size']} | {row['agent']} | "
-                     f"{row['steps_per_second']:.1f} | {ratio} | {row['peak_rss_mb']:.0f} | "
+                     f"{row['steps_per_second']:.3g} | {ratio} | {row['peak_rss_mb']:.0f} | "
                      f"{row['buffer_bytes_per_transition']:.0f} | {row['buffer_bytes_per_transition'] / 1e3:.2f} |")
     return "\n".join(lines) + "\n"
 
@@ -153,7 +153,18 @@ def main() -> None:
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per run before it counts as failed")
     parser.add_argument("--out", default="docs/performance.json")
     parser.add_argument("--markdown", default=None, help="also write the table to this markdown file")
+    parser.add_argument("--render", metavar="JSON", help="only write the table of an earlier run's JSON")
     args = parser.parse_args()
+    if args.render:
+        report = json.loads(Path(args.render).read_text())
+        for run in report["runs"]:  # earlier versions kept the last three lines of a failure
+            if "error" in run:
+                run["error"] = run["error"].split(" | ")[-1].strip()
+        table = markdown(summarise(report["runs"]), report["command"], report["date"])
+        print(table)
+        if args.markdown:
+            write_table(Path(args.markdown), table)
+        return
     if args.child:
         spec = json.loads(args.child)
         print(json.dumps(measure(spec["agent"], spec["setting"], spec["steps"], spec["learning_starts"],

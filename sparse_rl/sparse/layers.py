@@ -83,11 +83,12 @@ def resolve_backend(backend: str, in_features: int, out_features: int, density: 
     a dense ``nn.Linear`` timed in the same rounds, with the native kernels of
     :mod:`~sparse_rl.sparse.native`):
 
-    - ``masked`` costs 1.0–1.8× dense at every size and density below 1 (the mask multiply, and
+    - ``masked`` costs about 1.0–1.5× dense at every size and density below 1 (the mask multiply, and
       Adam's step over the dense weight);
-    - ``csr`` costs 1.3–1.5× at 17 inputs (per-call overhead of a tiny product), ≈1.0× at 64; from
-      256 inputs ≈1.0–1.15× at density 0.3, 0.65–0.9× at 0.2, 0.5–0.9× at 0.1, 0.35–0.75× at 0.05
-      (the larger the layer, the larger the gain); at density 0.5 it loses (≈1.5×).
+    - ``csr`` costs 1.3–1.6× at 17 inputs (per-call overhead of a tiny product); at 256 inputs
+      ≈1.0–1.2× at densities 0.2–0.3 and 0.7–0.9× at 0.1 and below; from 1,700 inputs 0.9–1.1× at
+      0.3, 0.6–0.8× at 0.2, 0.5–0.6× at 0.1, 0.33–0.43× at 0.05 and 0.25–0.36× at 0.02; dense
+      (density 1) it loses (2–2.7×).
 
     An unknown name raises ``ValueError`` listing the known ones.
 
