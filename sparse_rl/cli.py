@@ -1,11 +1,11 @@
-"""The ``sparse-rl`` command line: ``train``, ``evaluate``, ``analyze``, ``demo``.
+"""The ``sparse-rl`` command line: ``train``, ``evaluate``, ``analyze``, ``demo``, ``benchmark``.
 
 Each subcommand is a pair in :data:`COMMANDS`: a function adding its arguments to an argparse
 parser and a handler taking the parsed arguments and returning an exit code. Adding one is a few
 lines. A mistake the user can fix (:class:`~sparse_rl.config.UserError`) prints
 ``error: <one paragraph>`` on stderr and exits with its code: 2 for bad configs, files, checkpoints
-and run directories, 3 when training diverged (NaN/inf), 130 on Ctrl-C. Anything else is a bug
-and keeps its traceback.
+and run directories, 3 when training diverged (NaN/inf), 1 when runs of a benchmark failed, 130 on
+Ctrl-C. Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -147,6 +147,43 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------------
+# benchmark
+
+
+def _configure_benchmark(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("sweep", metavar="SWEEP", help="a sweep file (e.g. configs/bench/quick.yaml)")
+    parser.add_argument("--out", metavar="DIR", default=None,
+                        help="the sweep's output directory (default: bench_runs/<sweep name>); run the same command "
+                             "again to resume it")
+    parser.add_argument("--backend", choices=("local", "ray"), default="local",
+                        help="local: a process pool on this machine (default); ray: a Ray cluster (pip install "
+                             "'sparse_rl[ray]')")
+    parser.add_argument("--workers", "-j", type=int, default=None,
+                        help="runs at once, one torch thread each (default: the number of CPU cores); with --backend "
+                             "ray, the CPUs of the local Ray instance")
+    parser.add_argument("--address", default=None,
+                        help="with --backend ray: an existing cluster (auto, HOST:PORT or ray://HOST:10001); default: "
+                             "start a local Ray instance")
+    parser.add_argument("--dry-run", action="store_true", help="print the runs (done / to run) and train nothing")
+    parser.add_argument("--report-only", action="store_true",
+                        help="train nothing; write results.csv, summary.md and plots from the runs finished so far")
+    _add_set(parser)
+
+
+def _benchmark(args: argparse.Namespace) -> int:
+    from sparse_rl.benchmark.sweep import run_sweep
+
+    if args.dry_run and args.report_only:
+        raise UserError("give --dry-run or --report-only, not both")
+    outcome = run_sweep(args.sweep, out_dir=args.out, backend=args.backend, workers=args.workers,
+                        address=args.address, overrides=args.overrides, dry_run=args.dry_run,
+                        report_only=args.report_only)
+    if not args.dry_run:
+        print(f"sweep directory: {outcome.out_dir}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------
 # shared options and the parser
 
 #: name -> (help, add arguments, handler)
@@ -155,6 +192,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handle
     "evaluate": ("print a run's mean ± std return over N episodes", _configure_evaluate, _evaluate),
     "analyze": ("plot a run's input-layer connectivity", _configure_analyze, _analyze),
     "demo": ("a one-minute ANF-SAC run on a noisy Pendulum", _configure_demo, _demo),
+    "benchmark": ("run a sweep (agents x envs x noise fractions x seeds) and write results.csv, summary.md and "
+                  "learning curves", _configure_benchmark, _benchmark),
 }
 
 

@@ -33,6 +33,8 @@ import yaml
 from sparse_rl.envs.factory import EnvConfig
 
 ALGORITHMS = ("sac", "td3")
+#: ``agent.implementation``: this library's agents, or Stable-Baselines3's own classes (dense only)
+IMPLEMENTATIONS = ("sparse_rl", "sb3")
 ACTION_NOISE_KINDS = ("normal", "ornstein_uhlenbeck")
 ACTIVATIONS = ("relu", "tanh", "elu", "leaky_relu", "gelu", "silu")
 
@@ -96,14 +98,19 @@ class AgentConfig:
     :param hyperparams: keyword arguments of SB3's ``SAC`` / ``TD3`` constructor (``learning_rate``,
         ``batch_size``, ``policy_kwargs``…), checked against its signature
     :param action_noise: exploration noise for TD3 (``None``: none)
+    :param implementation: ``sparse_rl`` (:class:`~sparse_rl.agents.SparseSAC` /
+        :class:`~sparse_rl.agents.SparseTD3`, any sparsity) or ``sb3`` (``stable_baselines3.SAC`` /
+        ``TD3`` themselves, the reference dense baseline; needs ``sparsity: dense``)
     """
 
     algorithm: str = "sac"
     hyperparams: dict[str, Any] = field(default_factory=dict)
     action_noise: ActionNoiseConfig | None = None
+    implementation: str = "sparse_rl"
 
     def __post_init__(self) -> None:
         _check_choice(self.algorithm, ALGORITHMS, "agent.algorithm")
+        _check_choice(self.implementation, IMPLEMENTATIONS, "agent.implementation")
 
 
 @dataclass
@@ -371,18 +378,39 @@ def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[s
     result = copy.deepcopy(dict(data))
     for text in overrides:
         parts, value = parse_override(text)
-        node = result
-        for depth, part in enumerate(parts[:-1]):
-            child = node.get(part)
-            if child is None:
-                child = node[part] = {}
-            if not isinstance(child, dict):
-                where = ".".join(parts[: depth + 1])
-                hint = f" (for a sparsity preset plus changes, set {where}.preset)" if where == "sparsity" else ""
-                raise ConfigError(f"cannot set {'.'.join(parts)}: {where} is {child!r}, not a mapping{hint}")
-            node = child
-        node[parts[-1]] = value
+        _set_path(result, parts, value)
     return result
+
+
+def apply_settings(data: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``data`` with each dotted key of ``settings`` set to its (already parsed) value,
+    like ``--set KEY=VALUE`` overrides given as a mapping (``{"env.noise_fraction": 0.98}``).
+
+    :param data: the composed config
+    :param settings: dotted keys and their values, applied in order
+    :raises ConfigError: on an empty key part, or a key that goes through a non-mapping value
+    """
+    result = copy.deepcopy(dict(data))
+    for key, value in settings.items():
+        parts = str(key).split(".")
+        if not all(parts):
+            raise ConfigError(f"a setting needs a dotted key (e.g. env.noise_fraction), got {key!r}")
+        _set_path(result, parts, copy.deepcopy(value))
+    return result
+
+
+def _set_path(result: dict[str, Any], parts: Sequence[str], value: Any) -> None:
+    node = result
+    for depth, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            where = ".".join(parts[: depth + 1])
+            hint = f" (for a sparsity preset plus changes, set {where}.preset)" if where == "sparsity" else ""
+            raise ConfigError(f"cannot set {'.'.join(parts)}: {where} is {child!r}, not a mapping{hint}")
+        node = child
+    node[parts[-1]] = value
 
 
 def load_config(paths: str | Path | Sequence[str | Path], overrides: Sequence[str] = ()) -> ExperimentConfig:
@@ -415,8 +443,22 @@ def config_from_dict(data: Mapping[str, Any]) -> ExperimentConfig:
     data = {key: value for key, value in data.items() if key != "defaults"}
     config = _build_dataclass(ExperimentConfig, data, "")
     _check_sparsity(config)
+    _check_implementation(config)
     _check_hyperparams(config)
     return config
+
+
+def build_dataclass(cls: type, data: Any, path: str = "") -> Any:
+    """Validate plain data into the dataclass ``cls`` (recursively), with this module's messages:
+    an unknown key names its path and the closest valid key, a wrong type names the type expected.
+    For other typed YAML files (e.g. the benchmark's sweep files).
+
+    :param cls: a dataclass whose fields are annotated with plain data types
+    :param data: the parsed YAML (a mapping)
+    :param path: the key path of ``data`` inside its file, for messages (``""``: the top level)
+    :raises ConfigError: on an unknown key, a wrong type, a missing key or a bad value
+    """
+    return _build_dataclass(cls, data, path)
 
 
 def _build_dataclass(cls: type, data: Any, path: str) -> Any:
@@ -583,6 +625,18 @@ def _check_sparsity(config: ExperimentConfig) -> None:
         resolve_sparsity(config.sparsity, agent=config.agent.algorithm)
     except (ValueError, TypeError) as error:
         raise ConfigError(f"sparsity: {_one_line(str(error))}") from None
+
+
+def _check_implementation(config: ExperimentConfig) -> None:
+    from sparse_rl.agents.sparsity import resolve_sparsity
+
+    if config.agent.implementation != "sb3":
+        return
+    if resolve_sparsity(config.sparsity, agent=config.agent.algorithm).is_sparse:
+        algorithm = config.agent.algorithm.upper()
+        raise ConfigError(f"agent.implementation 'sb3' trains stable_baselines3's own {algorithm}, whose networks are "
+                          f"dense, but sparsity is {config.sparsity!r}; set sparsity: dense (or "
+                          "agent.implementation: sparse_rl for a sparse agent)")
 
 
 # --------------------------------------------------------------------------------------------------

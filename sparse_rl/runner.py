@@ -14,7 +14,11 @@ Run directory (other tools build on these names)::
 
 Every sparsity, ``dense`` included, trains a :class:`~sparse_rl.agents.SparseSAC` /
 :class:`~sparse_rl.agents.SparseTD3`: with ``dense`` they are parameter-identical to SB3's SAC /
-TD3 for the same seed, and one code path keeps checkpoints and logs alike.
+TD3 for the same seed, and one code path keeps checkpoints and logs alike. With
+``agent.implementation: sb3`` (and ``sparsity: dense``) the run trains ``stable_baselines3.SAC`` /
+``TD3`` themselves instead, the reference baseline of the benchmarks, through the same code path;
+on an extremely noisy env they get :class:`~sparse_rl.agents.buffers.NoiseFreeReplayBuffer` (the
+same samples as SB3's buffer, without storing the noise) unless ``agent.hyperparams.store_noise``.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
 
 from sparse_rl.callbacks import (
     CheckpointCallback,
@@ -146,7 +151,8 @@ def run_name(config: ExperimentConfig, now: float | None = None) -> str:
     env = "".join(c if c.isalnum() or c in "-_." else "_" for c in config.env.id)
     noise = f"{config.env.noise_fraction:g}" if config.env.n_noise is None else f"{config.env.n_noise}n"
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
-    return f"{env}-{config.agent.algorithm}-{config.sparsity_name}-f{noise}-s{config.seed}-{stamp}"
+    sparsity = "sb3" if config.agent.implementation == "sb3" else config.sparsity_name
+    return f"{env}-{config.agent.algorithm}-{sparsity}-f{noise}-s{config.seed}-{stamp}"
 
 
 def create_run_dir(config: ExperimentConfig) -> Path:
@@ -250,10 +256,15 @@ def build_env(config: ExperimentConfig, seed: int, permuted: bool | None = None)
 
 
 def agent_class(config: ExperimentConfig) -> type:
-    """:class:`~sparse_rl.agents.SparseSAC` or :class:`~sparse_rl.agents.SparseTD3`.
+    """:class:`~sparse_rl.agents.SparseSAC` or :class:`~sparse_rl.agents.SparseTD3`; with
+    ``agent.implementation: sb3``, ``stable_baselines3.SAC`` or ``TD3``.
 
     :param config: the experiment
     """
+    if config.agent.implementation == "sb3":
+        from stable_baselines3 import SAC, TD3
+
+        return {"sac": SAC, "td3": TD3}[config.agent.algorithm]
     from sparse_rl.agents import AGENTS
 
     return AGENTS[config.agent.algorithm]
@@ -281,7 +292,28 @@ def agent_kwargs(config: ExperimentConfig, n_actions: int) -> dict[str, Any]:
         kwargs["train_freq"] = tuple(kwargs["train_freq"])
     kwargs.update(policy_kwargs=policy_kwargs, action_noise=action_noise(config, n_actions),
                   sparsity=config.sparsity, seed=config.seed, device=config.device, verbose=config.run.verbose)
+    if config.agent.implementation == "sb3":
+        del kwargs["sparsity"]
+        kwargs.pop("store_noise", None)
     return kwargs
+
+
+def sb3_replay_buffer(config: ExperimentConfig, env: Any) -> dict[str, Any]:
+    """For ``agent.implementation: sb3`` on an extremely noisy env: the ``replay_buffer_class`` /
+    ``replay_buffer_kwargs`` that keep SB3's agent from storing the noise (as SparseSAC/SparseTD3
+    do by themselves); empty without noise or with ``agent.hyperparams.store_noise: true``.
+
+    :param config: the experiment
+    :param env: the training VecEnv
+    """
+    from sparse_rl.agents.buffers import NoiseFreeReplayBuffer
+
+    if config.agent.hyperparams.get("store_noise"):
+        return {}
+    buffer_kwargs = NoiseFreeReplayBuffer.from_env(env)
+    if buffer_kwargs is None:
+        return {}
+    return {"replay_buffer_class": NoiseFreeReplayBuffer, "replay_buffer_kwargs": buffer_kwargs}
 
 
 def action_noise(config: ExperimentConfig, n_actions: int) -> Any:
@@ -307,8 +339,11 @@ def build_model(config: ExperimentConfig, env: Any) -> Any:
     :raises ConfigError: if SB3 rejects a hyperparameter value
     """
     cls = agent_class(config)
+    kwargs = agent_kwargs(config, int(np.prod(env.action_space.shape)))
+    if config.agent.implementation == "sb3":
+        kwargs.update(sb3_replay_buffer(config, env))
     try:
-        return cls("MlpPolicy", env, **agent_kwargs(config, int(np.prod(env.action_space.shape))))
+        return cls("MlpPolicy", env, **kwargs)
     except (ValueError, TypeError, AssertionError, KeyError) as error:
         raise ConfigError(f"cannot build a {cls.__name__} from agent.hyperparams / sparsity / net_arch: "
                           f"{type(error).__name__}: {' '.join(str(error).split())}") from None
@@ -389,7 +424,7 @@ class _Session:
         self.checkpoints = CheckpointCallback(
             self.run_dir / CHECKPOINTS, config.checkpoint.freq, config.checkpoint.keep, self.state, guard=self.guard,
             replay_buffer=config.checkpoint.replay_buffer, verbose=config.run.verbose)
-        callbacks: list[Any] = [self.guard, self.evaluation, self.checkpoints]
+        callbacks: list[Any] = [self.guard, BindNoiseFreeBuffer(), self.evaluation, self.checkpoints]
         snapshots = self._snapshot_callback()
         if snapshots is not None:
             callbacks.append(snapshots)
@@ -411,7 +446,8 @@ class _Session:
                   file=sys.stderr)
             return None
         every = self.config.snapshots.every_n_steps
-        if every is None and not self.model.sparsity.is_sparse:
+        sparsity = getattr(self.model, "sparsity", None)  # SB3's own agents have none: dense
+        if every is None and (sparsity is None or not sparsity.is_sparse):
             every = self.config.eval.freq or None
         return ConnectivitySnapshotCallback(self.run_dir / CONNECTIVITY_DIR, every_n_steps=every)
 
@@ -458,6 +494,22 @@ class _Session:
         summary = f"run finished at step {self.model.num_timesteps}" + (
             f": eval return {result[0]:.2f} ± {result[1]:.2f}" if result else "")
         return RunResult(self.run_dir, int(self.model.num_timesteps), result, True, summary)
+
+
+class BindNoiseFreeBuffer(BaseCallback):
+    """Bind a :class:`~sparse_rl.agents.buffers.NoiseFreeReplayBuffer` to the training env's noise
+    streams when training starts (before the first transition is stored). SparseSAC/SparseTD3 do it
+    themselves; SB3's own agents given that buffer (``agent.implementation: sb3``) need this."""
+
+    def _on_training_start(self) -> None:
+        from sparse_rl.agents.buffers import NoiseFreeReplayBuffer
+
+        buffer = getattr(self.model, "replay_buffer", None)
+        if isinstance(buffer, NoiseFreeReplayBuffer):
+            buffer.bind_to(self.model.get_env())
+
+    def _on_step(self) -> bool:
+        return True
 
 
 def save_final_model(model: Any, run_dir: Path) -> Path:

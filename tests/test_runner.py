@@ -110,3 +110,27 @@ def test_divergence_stops_the_run_and_keeps_the_last_good_checkpoint(tiny_config
     assert not (run_dir / "model.zip").exists()
     assert [step for step, _ in checkpoint_dirs(run_dir / "checkpoints")] == [50, 100]  # none after step 100
     assert error.value.exit_code == 3
+
+
+def test_sb3_implementation_trains_stable_baselines3_itself(tiny_config: Factory) -> None:
+    from stable_baselines3 import SAC
+
+    from sparse_rl.agents import SparseSAC
+    from sparse_rl.agents.buffers import NoiseFreeReplayBuffer
+
+    common = {"total_timesteps": 200, "sparsity": "dense", "snapshots": {"enabled": False}}
+    sb3 = train(config_from_dict(tiny_config(**common, agent={"implementation": "sb3"})))
+    ours = train(config_from_dict(tiny_config(**common)))
+    assert "-sac-sb3-f0.5-s1-" in sb3.run_dir.name
+    model = SAC.load(sb3.run_dir / "model.zip")
+    assert type(model) is SAC and not isinstance(model, SparseSAC)
+    assert isinstance(model.replay_buffer, NoiseFreeReplayBuffer)  # the noise is not stored, yet replayed exactly
+    # SparseSAC with sparsity dense is SB3's SAC: the same seed gives the same evaluations
+    assert [row["eval_return_mean"] for row in _metrics(sb3.run_dir)] == \
+        [row["eval_return_mean"] for row in _metrics(ours.run_dir)]
+    assert resume(sb3.run_dir, ["total_timesteps=300"]).num_timesteps == 300
+    with pytest.raises(UserError, match=r"agent.implementation 'sb3' trains stable_baselines3's own SAC, whose "
+                                        r"networks are dense, but sparsity is 'anf'; set sparsity: dense"):
+        config_from_dict(tiny_config(agent={"implementation": "sb3"}, sparsity="anf"))
+    with pytest.raises(UserError, match=r"agent.implementation must be one of sparse_rl, sb3; got 'sb4'"):
+        config_from_dict(tiny_config(agent={"implementation": "sb4"}))

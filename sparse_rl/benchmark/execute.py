@@ -1,0 +1,158 @@
+"""Run one run of a sweep, in whatever process a backend gives it, and summarize it.
+
+:func:`execute_run` takes and returns plain data (picklable for a process pool and for Ray). It
+trains the run with :func:`sparse_rl.runner.train`, or continues it with
+:func:`sparse_rl.runner.resume` when its directory already holds a checkpoint (a sweep killed
+half-way), then reads its ``metrics.csv`` and counts its networks. This module imports torch and
+Stable-Baselines3 only inside functions, so that a worker sets its thread count first.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import shutil
+import time
+import traceback
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def init_worker(threads: int = 1) -> None:
+    """Make this process use ``threads`` threads in torch and the BLAS libraries (call it first in a
+    worker process: SB3 slows down badly when the runs in parallel oversubscribe the cores).
+
+    :param threads: threads per run
+    """
+    for name in THREAD_VARIABLES:
+        os.environ[name] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def execute_run(task: Mapping[str, Any]) -> dict[str, Any]:
+    """Train (or resume) one run of a sweep and return its record; unless the task says
+    ``keep_checkpoints``, delete the run's checkpoints once it has finished.
+
+    :param task: :meth:`~sparse_rl.benchmark.spec.RunTask.to_dict` of the run
+    :return: the record (see :func:`summarize_run`) plus ``run_id``, ``agent``, ``env``,
+        ``noise_fraction``, ``seed``, ``status`` (``finished``) and ``resumed``; or, if the run
+        failed, ``status: failed`` with ``error`` (one paragraph) and ``traceback``
+    """
+    identity = {key: task[key] for key in ("run_id", "agent", "env", "noise_fraction", "seed")}
+    started = time.time()
+    try:
+        init_worker(int(task["config"].get("torch_threads") or 1))
+        from sparse_rl import runner
+        from sparse_rl.checkpoint import CHECKPOINTS, latest_checkpoint
+        from sparse_rl.config import config_from_dict
+
+        config = config_from_dict(task["config"])
+        run_dir = Path(task["run_dir"])
+        resumed = False
+        if run_dir.is_dir() and (run_dir / runner.CONFIG_FILE).is_file() and latest_checkpoint(run_dir) is not None:
+            runner.resume(run_dir, progress_bar=False)
+            resumed = True
+        else:
+            if run_dir.exists():  # started, but killed before its first checkpoint: start again
+                shutil.rmtree(run_dir)
+            runner.train(config, progress_bar=False)
+        record = summarize_run(run_dir)
+        if not task.get("keep_checkpoints", False):
+            shutil.rmtree(run_dir / CHECKPOINTS, ignore_errors=True)
+    except KeyboardInterrupt:
+        raise
+    except Exception as error:  # noqa: BLE001 - reported per run; the sweep goes on with the others
+        return {**identity, "status": "failed", "error": " ".join(str(error).split()) or type(error).__name__,
+                "error_type": type(error).__name__, "traceback": traceback.format_exc(),
+                "duration_s": time.time() - started}
+    return {**identity, **record, "status": "finished", "resumed": resumed, "duration_s": time.time() - started}
+
+
+def summarize_run(run_dir: str | Path) -> dict[str, Any]:
+    """The numbers of a finished run: returns, area under the curve, speed, network sizes and
+    FLOPs, real-share at the end, and the learning curve.
+
+    :param run_dir: a finished run directory (``config.yaml``, ``metrics.csv``, ``model.zip``)
+    :return: ``final_return`` (last evaluation), ``mean_return`` (over all evaluations), ``auc``
+        (see :func:`~sparse_rl.benchmark.stats.auc`, normalized), ``steps_per_second`` (env steps
+        over the run's time, the random warm-up included, evaluations excluded), ``wall_time_s``,
+        ``timesteps``; ``actor_params``, ``actor_dense_params``, ``actor_weights``,
+        ``actor_dense_weights``, ``actor_flops`` and the same for ``critic_``;
+        ``weights_pct_of_dense``; ``real_share_actor`` / ``real_share_critic`` (``nan`` when not
+        sparse or no noise); the config's ``algorithm``, ``implementation`` and ``sparsity``;
+        ``run_dir``; and ``curve`` (``timesteps``, ``returns``)
+    """
+    import numpy as np
+
+    from sparse_rl import runner
+    from sparse_rl.benchmark.costs import agent_costs
+    from sparse_rl.benchmark.stats import auc
+
+    run_dir = Path(run_dir)
+    config = runner.load_run_config(run_dir)
+    rows = _read_metrics(run_dir / runner.METRICS_FILE)
+    if not rows:
+        raise ValueError(f"run {str(run_dir)!r} has no evaluation in {runner.METRICS_FILE}")
+    steps = [int(float(row["timesteps"])) for row in rows]
+    returns = [_number(row.get("eval_return_mean")) for row in rows]
+    last = rows[-1]
+    model = runner.agent_class(config).load(run_dir / runner.FINAL_MODEL, device="cpu",
+                                            custom_objects={"buffer_size": 1})
+    costs = agent_costs(model)
+    critic_shares = [_number(value) for key, value in last.items() if key.startswith("real_share_qf")]
+    record: dict[str, Any] = {
+        "algorithm": config.agent.algorithm,
+        "implementation": config.agent.implementation,
+        "sparsity": config.sparsity_name,
+        "timesteps": steps[-1],
+        "final_return": returns[-1],
+        "mean_return": float(np.mean(returns)),
+        "auc": auc(steps, returns),
+        "steps_per_second": _training_speed(rows),
+        "wall_time_s": _number(last.get("wall_time_s")),
+    }
+    for name, cost in costs.items():
+        record.update({f"{name}_params": cost.params, f"{name}_dense_params": cost.dense_params,
+                       f"{name}_weights": cost.weights, f"{name}_dense_weights": cost.dense_weights,
+                       f"{name}_flops": cost.flops})
+    weights = sum(cost.weights for cost in costs.values())
+    dense = sum(cost.dense_weights for cost in costs.values())
+    record["weights_pct_of_dense"] = 100.0 * weights / dense if dense else float("nan")
+    record["real_share_actor"] = _number(last.get("real_share_actor"))
+    record["real_share_critic"] = float(np.mean(critic_shares)) if critic_shares else float("nan")
+    record["run_dir"] = str(run_dir)
+    record["curve"] = {"timesteps": steps, "returns": returns}
+    return record
+
+
+def _read_metrics(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _training_speed(rows: list[dict[str, str]]) -> float:
+    """Env steps per second of training over the whole run: the steps between evaluations over the
+    time they took (each row's ``steps_per_second`` covers the steps since the previous row)."""
+    steps = seconds = 0.0
+    previous = 0
+    for row in rows:
+        step = int(float(row["timesteps"]))
+        speed = _number(row.get("steps_per_second"))
+        if step > previous and math.isfinite(speed) and speed > 0:
+            steps += step - previous
+            seconds += (step - previous) / speed
+        previous = step
+    return steps / seconds if seconds > 0 else float("nan")

@@ -1,0 +1,124 @@
+"""Learning curves of a sweep: per env and noise fraction, the mean evaluation return over seeds
+with its 95% bootstrap confidence band, one line per agent; and per env, one panel per noise
+fraction side by side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
+
+from sparse_rl.benchmark.stats import curve_band  # noqa: E402
+
+PLOTS_DIR = "plots"
+#: colour-blind-safe (Okabe-Ito); agents take them in the sweep's order
+AGENT_COLORS = ("#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
+DPI = 110
+
+
+def aligned_curves(records: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    """The seeds' learning curves on the evaluation steps they all have.
+
+    :param records: runs of one agent in one cell (each with ``curve.timesteps`` and ``curve.returns``)
+    :return: ``(steps, returns)``, ``returns`` of shape ``(n_seeds, n_steps)`` (empty if no common step)
+    """
+    curves = [dict(zip(r["curve"]["timesteps"], r["curve"]["returns"])) for r in records]
+    common = sorted(set.intersection(*(set(c) for c in curves))) if curves else []
+    returns = np.array([[np.nan if c[s] is None else c[s] for s in common] for c in curves], dtype=float)
+    return np.asarray(common, dtype=float), returns.reshape(len(curves), len(common))
+
+
+def draw_cell(ax: Axes, records: Sequence[Mapping[str, Any]], agents: Sequence[str], title: str) -> None:
+    """Draw one cell's curves (one line and band per agent) on ``ax``.
+
+    :param ax: the axes
+    :param records: the cell's runs (all agents, all seeds)
+    :param agents: agent labels in the sweep's order (colours follow it)
+    :param title: the axes' title
+    """
+    for index, agent in enumerate(agents):
+        runs = [r for r in records if r["agent"] == agent]
+        if not runs:
+            continue
+        steps, returns = aligned_curves(runs)
+        if steps.size == 0:
+            continue
+        mean, low, high = curve_band(returns)
+        color = AGENT_COLORS[index % len(AGENT_COLORS)]
+        ax.plot(steps, mean, color=color, linewidth=1.8, label=f"{agent} ({len(runs)} seeds)")
+        if len(runs) > 1:
+            ax.fill_between(steps, low, high, color=color, alpha=0.2, linewidth=0)
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("evaluation return")
+    ax.grid(True, alpha=0.3)
+    ax.xaxis.set_major_formatter(FuncFormatter(_steps_label))
+
+
+def _steps_label(value: float, _position: int) -> str:
+    """Env steps as ``500``, ``15k``, ``1.5M``."""
+    if abs(value) >= 1e6:
+        return f"{value / 1e6:g}M"
+    if abs(value) >= 1e3:
+        return f"{value / 1e3:g}k"
+    return f"{value:g}"
+
+
+def plot_learning_curves(records: Sequence[Mapping[str, Any]], out_dir: str | Path,
+                         agents: Sequence[str]) -> list[Path]:
+    """Write ``<env>-f<noise>.png`` per cell and ``<env>.png`` (all noise fractions side by side) per
+    env into ``out_dir``.
+
+    :param records: finished runs' records
+    :param out_dir: the plots' directory (created)
+    :param agents: agent labels in the sweep's order
+    :return: the files written (per-env overviews first)
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    envs = list(dict.fromkeys(str(r["env"]) for r in records))
+    for env in envs:
+        env_records = [r for r in records if r["env"] == env]
+        fractions = sorted({float(r["noise_fraction"]) for r in env_records})
+        figure, axes = plt.subplots(1, len(fractions), figsize=(max(6.4, 4.6 * len(fractions) + 0.6), 3.8),
+                                    squeeze=False)
+        for ax, fraction in zip(axes[0], fractions):
+            cell = [r for r in env_records if float(r["noise_fraction"]) == fraction]
+            draw_cell(ax, cell, agents, f"{env}, noise fraction {fraction:g}")
+        _legend(figure, axes[0][0])
+        figure.suptitle(f"{env}: mean evaluation return over seeds, 95% bootstrap CI", fontsize=11)
+        figure.tight_layout(rect=(0, 0.1, 1, 0.95))
+        written.append(_save(figure, out / f"{env}.png"))
+    for env in envs:
+        env_records = [r for r in records if r["env"] == env]
+        for fraction in sorted({float(r["noise_fraction"]) for r in env_records}):
+            cell = [r for r in env_records if float(r["noise_fraction"]) == fraction]
+            figure, ax = plt.subplots(figsize=(6.0, 4.2))
+            draw_cell(ax, cell, agents, f"{env}, noise fraction {fraction:g}: mean return, 95% bootstrap CI")
+            ax.legend(loc="lower right", fontsize=8)
+            figure.tight_layout()
+            written.append(_save(figure, out / f"{env}-f{fraction:g}.png"))
+    return written
+
+
+def _legend(figure: plt.Figure, ax: Axes) -> None:
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        figure.legend(handles, labels, loc="lower center", ncol=min(len(handles), 4), fontsize=9, frameon=False)
+
+
+def _save(figure: plt.Figure, path: Path) -> Path:
+    figure.savefig(path, dpi=DPI)
+    plt.close(figure)
+    return path

@@ -1,0 +1,121 @@
+"""Statistics over seeds and learning curves: bootstrap confidence intervals, the interquartile
+mean (IQM) and the area under a learning curve. Pure NumPy functions.
+
+The IQM is the mean of the middle 50% of the values (Agarwal et al., NeurIPS 2021, "Deep RL at
+the edge of the statistical precipice"): the values are sorted and ``floor(0.25 · n)`` are cut
+from each end, as ``scipy.stats.trim_mean(values, 0.25)`` does; for fewer than 4 values nothing is
+cut and it is the mean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+_trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy >= 2.0 renamed trapz
+
+#: bootstrap resamples used by default (the percentile interval is stable to ~0.5% of its width)
+N_RESAMPLES = 10_000
+
+
+def bootstrap_ci(values: Sequence[float] | np.ndarray, confidence: float = 0.95, n_resamples: int = N_RESAMPLES,
+                 seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap confidence interval of the mean of ``values``.
+
+    :param values: one number per seed (NaNs are dropped)
+    :param confidence: the interval's coverage, in (0, 1)
+    :param n_resamples: bootstrap resamples (each draws ``len(values)`` values with replacement)
+    :param seed: the resampling RNG's seed (the same data gives the same interval)
+    :return: ``(low, high)``; ``(x, x)`` for one value, ``(nan, nan)`` for none
+    :raises ValueError: for a confidence outside (0, 1) or fewer than 1 resample
+    """
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be >= 1, got {n_resamples!r}")
+    data = _finite(values)
+    if data.size == 0:
+        return float("nan"), float("nan")
+    means = bootstrap_means(data[:, None], n_resamples, seed)[:, 0]
+    tail = (1.0 - confidence) / 2.0 * 100.0
+    low, high = np.percentile(means, [tail, 100.0 - tail])
+    return float(low), float(high)
+
+
+def bootstrap_means(data: np.ndarray, n_resamples: int = N_RESAMPLES, seed: int = 0) -> np.ndarray:
+    """Means of bootstrap resamples of the rows of ``data`` (resampling whole rows, i.e. seeds).
+
+    :param data: shape ``(n_seeds, n_points)``
+    :param n_resamples: number of resamples
+    :param seed: the RNG's seed
+    :return: shape ``(n_resamples, n_points)``
+    """
+    data = np.asarray(data, dtype=float)
+    rng = np.random.default_rng(seed)
+    indices = rng.integers(0, data.shape[0], size=(n_resamples, data.shape[0]))
+    return data[indices].mean(axis=1)
+
+
+def curve_band(data: np.ndarray, confidence: float = 0.95, n_resamples: int = 2000,
+               seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean and percentile-bootstrap confidence band over seeds of aligned learning curves.
+
+    :param data: shape ``(n_seeds, n_points)``, one curve per row
+    :param confidence: the band's coverage
+    :param n_resamples: bootstrap resamples
+    :param seed: the RNG's seed
+    :return: ``(mean, low, high)``, each of length ``n_points``
+    """
+    data = np.asarray(data, dtype=float)
+    if data.ndim != 2 or data.shape[0] == 0:
+        raise ValueError(f"need curves as an array of shape (n_seeds, n_points), got shape {data.shape}")
+    means = bootstrap_means(data, n_resamples, seed)
+    tail = (1.0 - confidence) / 2.0 * 100.0
+    low, high = np.percentile(means, [tail, 100.0 - tail], axis=0)
+    return data.mean(axis=0), low, high
+
+
+def iqm(values: Sequence[float] | np.ndarray) -> float:
+    """Interquartile mean: the mean after cutting ``floor(n / 4)`` values from each end of the sorted
+    values (NaNs dropped; ``nan`` if none is left).
+
+    :param values: one number per seed
+    """
+    data = np.sort(_finite(values))
+    if data.size == 0:
+        return float("nan")
+    cut = int(0.25 * data.size)
+    return float(data[cut:data.size - cut].mean())
+
+
+def auc(steps: Sequence[float] | np.ndarray, returns: Sequence[float] | np.ndarray, normalize: bool = True) -> float:
+    """Area under a learning curve by the trapezoidal rule.
+
+    :param steps: the env steps of the evaluations (increasing)
+    :param returns: the mean evaluation return at each of them
+    :param normalize: divide by the span of ``steps``: the curve's mean height, in return units
+        (comparable across runs of different lengths); ``False`` gives return × steps
+    :return: the area; with one evaluation, its return (normalized) or 0; ``nan`` with none
+    :raises ValueError: if the lengths differ or the steps decrease
+    """
+    x = np.asarray(steps, dtype=float)
+    y = np.asarray(returns, dtype=float)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"steps and returns must be 1-D and of the same length, got {x.shape} and {y.shape}")
+    if x.size == 0:
+        return float("nan")
+    if np.any(np.diff(x) < 0):
+        raise ValueError("steps must be increasing")
+    if x.size == 1:
+        return float(y[0]) if normalize else 0.0
+    area = float(_trapezoid(y, x))
+    span = float(x[-1] - x[0])
+    if not normalize:
+        return area
+    return area / span if span > 0 else float(y.mean())
+
+
+def _finite(values: Sequence[float] | np.ndarray) -> np.ndarray:
+    data = np.asarray(values, dtype=float).ravel()
+    return data[np.isfinite(data)]
