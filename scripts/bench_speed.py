@@ -49,7 +49,8 @@ STEPS_SCALE = {"f0": 1.0, "f0.99": 1.0, "inputs17000": 0.2, "inputs100000": 0.05
 SCALE_BUFFER_SIZE = 1_000_000
 
 
-def measure(agent: str, setting: dict[str, Any], steps: int, learning_starts: int, buffer_size: int) -> dict[str, Any]:
+def measure(agent: str, setting: dict[str, Any], steps: int, learning_starts: int, buffer_size: int,
+            batch_size: int = 256) -> dict[str, Any]:
     """Run one measurement in this process (the child side) and return its numbers."""
     import torch
 
@@ -60,7 +61,7 @@ def measure(agent: str, setting: dict[str, Any], steps: int, learning_starts: in
     from sparse_rl.envs import make_env
 
     env = make_env({"id": "HalfCheetah-v5", **setting}, seed=0)
-    kwargs = dict(learning_starts=learning_starts, buffer_size=buffer_size, batch_size=256, seed=0, device="cpu",
+    kwargs = dict(learning_starts=learning_starts, buffer_size=buffer_size, batch_size=batch_size, seed=0, device="cpu",
                   policy_kwargs={"net_arch": [256, 256]})
     sparsity = AGENTS[agent]["sparsity"]
     model = SAC("MlpPolicy", env, **kwargs) if sparsity is None else SparseSAC("MlpPolicy", env, sparsity=sparsity,
@@ -87,7 +88,8 @@ def run_child(agent: str, setting_name: str, setting: dict[str, Any], args: argp
     buffer_size = SCALE_BUFFER_SIZE if setting_name in SCALE_SETTING else args.buffer_size
     command = [sys.executable, __file__, "--child", json.dumps({"agent": agent, "setting": setting, "steps": steps,
                                                                 "learning_starts": args.learning_starts,
-                                                                "buffer_size": buffer_size})]
+                                                                "buffer_size": buffer_size,
+                                                                "batch_size": args.batch_size})]
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout)
     except subprocess.TimeoutExpired:
@@ -147,6 +149,7 @@ def main() -> None:
     parser.add_argument("--learning-starts", type=int, default=300)
     parser.add_argument("--buffer-size", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=256, help="gradient batch (Grooten et al. use 100)")
     parser.add_argument("--agents", nargs="+", default=DEFAULT_AGENTS, choices=list(AGENTS))
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS) + list(SCALE_SETTING))
     parser.add_argument("--scale", action="store_true", help="add the 100,000-input setting")
@@ -168,7 +171,7 @@ def main() -> None:
     if args.child:
         spec = json.loads(args.child)
         print(json.dumps(measure(spec["agent"], spec["setting"], spec["steps"], spec["learning_starts"],
-                                 spec["buffer_size"])))
+                                 spec["buffer_size"], spec.get("batch_size", 256))))
         return
     settings = {name: SETTINGS.get(name) or SCALE_SETTING[name] for name in args.settings}
     if args.scale:
@@ -186,7 +189,8 @@ def main() -> None:
     date = datetime.now(timezone.utc).isoformat(timespec="seconds")
     command = "python scripts/bench_speed.py " + " ".join(sys.argv[1:])
     report = {"date": date, "command": command, "machine": platform.machine(), "python": platform.python_version(),
-              "steps": args.steps, "learning_starts": args.learning_starts, "runs": runs, "summary": rows}
+              "batch_size": args.batch_size, "steps": args.steps, "learning_starts": args.learning_starts,
+              "runs": runs, "summary": rows}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     table = markdown(rows, command.strip(), date)
