@@ -26,7 +26,7 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
-from sparse_rl.envs.noise import IndexedNoise
+from sparse_rl.envs.noise import NoiseStream
 
 
 class NoiseFreeReplayBuffer(ReplayBuffer):
@@ -73,12 +73,12 @@ class NoiseFreeReplayBuffer(ReplayBuffer):
         self.noise_index = np.zeros((self.buffer_size, self.n_envs), dtype=np.uint64)
         self.obs_permuted = np.zeros((self.buffer_size, self.n_envs), dtype=bool)
         self.next_obs_permuted = np.zeros((self.buffer_size, self.n_envs), dtype=bool)
-        self.noise_streams: list[IndexedNoise] | None = None
+        self.noise_streams: list[NoiseStream] | None = None
         self.permutations: list[np.ndarray | None] = [None] * self.n_envs
         self._last_permuted = np.zeros(self.n_envs, dtype=bool)
 
     # -- wiring -------------------------------------------------------------------------------
-    def bind(self, noise_streams: Sequence[IndexedNoise], permutations: Sequence[np.ndarray | None] | None = None,
+    def bind(self, noise_streams: Sequence[NoiseStream], permutations: Sequence[np.ndarray | None] | None = None,
              permuted: Sequence[bool] | None = None) -> None:
         """Attach the envs' noise streams (one per env), their feature permutations (if any) and
         whether each env's current observation is permuted.

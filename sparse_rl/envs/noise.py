@@ -313,7 +313,41 @@ def random_noise_seed() -> int:
     return int(np.random.SeedSequence().entropy)  # type: ignore[arg-type]
 
 
-class IndexedNoise:
+class NoiseStream:
+    """Base of the regenerable noise streams: ``stream(k)`` is the noise of observation index ``k``,
+    a pure function of ``(noise_seed, k)``; ``stream.many(indices)`` stacks several.
+
+    :param distribution: what to draw
+    :param size: number of samples per index
+    :param noise_seed: an integer >= 0
+    """
+
+    def __init__(self, distribution: NoiseDistribution, size: int, noise_seed: int) -> None:
+        self.distribution = distribution
+        self.size = check_non_negative_int(size, "size")
+        self.noise_seed = check_seed(noise_seed, "noise_seed")
+
+    @staticmethod
+    def check_index(index: int) -> int:
+        """``index`` if it is an integer in ``[0, 2**64)``, else ``ValueError``."""
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < 2**64:
+            raise ValueError(f"index must be an integer in [0, 2**64), got {index!r}")
+        return int(index)
+
+    def __call__(self, index: int) -> np.ndarray:
+        """The noise of index ``index`` (an integer in ``[0, 2**64)``): float32, shape ``(size,)``."""
+        raise NotImplementedError
+
+    def many(self, indices: Iterable[int], out: np.ndarray | None = None) -> np.ndarray:
+        """The noise of several indices, stacked: float32, shape ``(len(indices), size)``, written
+        into ``out`` when given (e.g. the noise columns of a batch of observations)."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.distribution!r}, size={self.size}, noise_seed={self.noise_seed})"
+
+
+class IndexedNoise(NoiseStream):
     """A counter-based, regenerable noise stream: ``noise(k)`` is a pure function of
     ``(noise_seed, k)``.
 
@@ -336,17 +370,14 @@ class IndexedNoise:
     """
 
     def __init__(self, distribution: NoiseDistribution, size: int, noise_seed: int) -> None:
-        self.distribution = distribution
-        self.size = check_non_negative_int(size, "size")
-        self.noise_seed = check_seed(noise_seed, "noise_seed")
+        super().__init__(distribution, size, noise_seed)
         self.key = np.random.SeedSequence(self.noise_seed, spawn_key=(_NOISE_SPAWN_KEY,)).generate_state(2, np.uint64)
         self._bit_generator = np.random.Philox(key=self.key)
         self._rng = np.random.Generator(self._bit_generator)
 
     def __call__(self, index: int) -> np.ndarray:
         """The noise of index ``index`` (an integer in ``[0, 2**64)``): float32, shape ``(size,)``."""
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < 2**64:
-            raise ValueError(f"index must be an integer in [0, 2**64), got {index!r}")
+        index = self.check_index(index)
         if self.size == 0:
             return np.zeros(0, dtype=np.float32)
         self._bit_generator.state = {
@@ -368,8 +399,6 @@ class IndexedNoise:
             out[row] = self(int(index))
         return out
 
-    def __repr__(self) -> str:
-        return f"IndexedNoise({self.distribution!r}, size={self.size}, noise_seed={self.noise_seed})"
 
 
 #: spawn keys of the table stream's two tables and two offset hashes
@@ -395,7 +424,7 @@ def _mix64(z: np.ndarray) -> np.ndarray:
     return z ^ (z >> np.uint64(31))
 
 
-class TableNoise:
+class TableNoise(NoiseStream):
     """A fast regenerable noise stream: ``noise(k)`` is a pure function of ``(noise_seed, k)``, made
     from two fixed random tables instead of a fresh draw per index.
 
@@ -421,9 +450,7 @@ class TableNoise:
     """
 
     def __init__(self, distribution: NoiseDistribution, size: int, noise_seed: int) -> None:
-        self.distribution = distribution
-        self.size = check_non_negative_int(size, "size")
-        self.noise_seed = check_seed(noise_seed, "noise_seed")
+        super().__init__(distribution, size, noise_seed)
         self.length = max(TABLE_LENGTH, 4 * self.size)
         keys = np.random.SeedSequence(self.noise_seed, spawn_key=(_OFFSET_SPAWN_KEY,)).generate_state(2, np.uint64)
         self._offset_keys = (np.uint64(keys[0]), np.uint64(keys[1]))
@@ -450,9 +477,7 @@ class TableNoise:
 
     def __call__(self, index: int) -> np.ndarray:
         """The noise of index ``index`` (an integer in ``[0, 2**64)``): float32, shape ``(size,)``."""
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < 2**64:
-            raise ValueError(f"index must be an integer in [0, 2**64), got {index!r}")
-        return self.many([index])[0]
+        return self.many([self.check_index(index)])[0]
 
     def many(self, indices: Iterable[int] | np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """The noise of several indices, stacked: float32, shape ``(len(indices), size)``, written
@@ -480,12 +505,10 @@ class TableNoise:
         state["_tables"] = None  # 2 × 16+ MiB of derived data: drawn again from the seed
         return state
 
-    def __repr__(self) -> str:
-        return f"TableNoise({self.distribution!r}, size={self.size}, noise_seed={self.noise_seed})"
 
 
 #: the regenerable noise streams, by the name ``NoisyObservation(noise_generator=...)`` takes
-NOISE_GENERATORS: dict[str, type[IndexedNoise] | type[TableNoise]] = {"table": TableNoise, "philox": IndexedNoise}
+NOISE_GENERATORS: dict[str, type[NoiseStream]] = {"table": TableNoise, "philox": IndexedNoise}
 
 
 def check_noise_generator(generator: str, distribution: NoiseDistribution) -> str:
@@ -505,7 +528,7 @@ def check_noise_generator(generator: str, distribution: NoiseDistribution) -> st
 
 
 def make_noise_stream(generator: str, distribution: NoiseDistribution, size: int,
-                      noise_seed: int) -> IndexedNoise | TableNoise:
+                      noise_seed: int) -> NoiseStream:
     """The regenerable noise stream named ``generator`` (``table``: fast, the default; ``philox``:
     a fresh draw per index).
 

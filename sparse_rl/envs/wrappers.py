@@ -23,9 +23,8 @@ import numpy as np
 from gymnasium import spaces
 
 from sparse_rl.envs.noise import (
-    IndexedNoise,
     NoiseDistribution,
-    TableNoise,
+    NoiseStream,
     check_noise_generator,
     check_non_negative_int,
     check_seed,
@@ -164,7 +163,7 @@ class NoisyObservation(gym.ObservationWrapper):
             self._n_noise = check_non_negative_int(n_noise, "n_noise")  # type: ignore[arg-type]
         self.distribution = make_noise_distribution(distribution, **(noise_kwargs or {}))
         self.noise_generator = check_noise_generator(noise_generator, self.distribution)
-        self._noise: IndexedNoise | TableNoise | None = None
+        self._noise: NoiseStream | None = None
         if seed is not None:
             self._fix_noise_seed(check_seed(seed))
         self._index = -1
@@ -207,7 +206,7 @@ class NoisyObservation(gym.ObservationWrapper):
         return None if self._noise is None else self._noise.noise_seed
 
     @property
-    def noise_stream(self) -> IndexedNoise | TableNoise:
+    def noise_stream(self) -> NoiseStream:
         """The regenerable noise stream (picklable): ``noise_stream(k)`` is the noise of index ``k``.
 
         :raises RuntimeError: while the noise seed is not fixed yet
@@ -287,7 +286,7 @@ class NoisyObservation(gym.ObservationWrapper):
     def _fix_noise_seed(self, noise_seed: int) -> None:
         self._noise = make_noise_stream(self.noise_generator, self.distribution, self._n_noise, noise_seed)
 
-    def _require_noise(self) -> IndexedNoise | TableNoise:
+    def _require_noise(self) -> NoiseStream:
         if self._noise is None:
             raise RuntimeError("the noise seed is not fixed yet: pass seed= to NoisyObservation or call reset() first")
         return self._noise
