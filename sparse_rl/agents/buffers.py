@@ -169,10 +169,12 @@ class NoiseFreeReplayBuffer(ReplayBuffer):
             for env_index in np.unique(env_indices):
                 rows = np.flatnonzero(env_indices == env_index)
                 out[rows, self.n_real:] = self.noise_streams[env_index].many(indices[rows])
-        for row in np.flatnonzero(permuted):
-            permutation = self.permutations[env_indices[row]]
+        permuted_rows = np.flatnonzero(permuted)
+        for env_index in np.unique(env_indices[permuted_rows]):
+            permutation = self.permutations[env_index]
             if permutation is not None:
-                out[row] = out[row, permutation]
+                rows = permuted_rows[env_indices[permuted_rows] == env_index]
+                out[rows] = out[np.ix_(rows, permutation)]
         return out
 
     def _get_samples(self, batch_inds: np.ndarray, env: VecNormalize | None = None) -> ReplayBufferSamples:

@@ -75,16 +75,16 @@ class NativeKernels:
 
 def _check(crow: torch.Tensor, col: torch.Tensor, *floats: torch.Tensor) -> None:
     for name, tensor in (("crow", crow), ("col", col)):
-        if tensor.dtype != torch.int64 or not tensor.is_contiguous() or tensor.device.type != "cpu":
+        if tensor.dtype is not torch.int64 or not tensor.is_cpu or not tensor.is_contiguous():
             raise ValueError(f"{name} must be a contiguous int64 CPU tensor")
     for tensor in floats:
-        if tensor.dtype != torch.float32 or not tensor.is_contiguous() or tensor.device.type != "cpu":
+        if tensor.dtype is not torch.float32 or not tensor.is_cpu or not tensor.is_contiguous():
             raise ValueError("native kernels take contiguous float32 CPU tensors")
 
 
 def supports(*tensors: torch.Tensor) -> bool:
     """Whether the native kernels are loaded and can take these tensors (float32 on the CPU)."""
-    return native_kernels() is not None and all(t.dtype == torch.float32 and t.device.type == "cpu" for t in tensors)
+    return native_kernels() is not None and all(t.dtype is torch.float32 and t.is_cpu for t in tensors)
 
 
 @functools.cache
