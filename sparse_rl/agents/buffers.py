@@ -27,6 +27,7 @@ from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from sparse_rl.envs.noise import NoiseStream
+from sparse_rl.sparse.native import feature_major_stride
 
 
 class NoiseFreeReplayBuffer(ReplayBuffer):
@@ -185,13 +186,26 @@ class NoiseFreeReplayBuffer(ReplayBuffer):
         next_obs = self.rebuild(self.next_observations[batch_inds, env_indices], next_index, env_indices,
                                 self.next_obs_permuted[batch_inds, env_indices])
         data = (
-            self._normalize_obs(obs, env),
             self.actions[batch_inds, env_indices, :],
-            self._normalize_obs(next_obs, env),
             (self.dones[batch_inds, env_indices] * (1 - self.timeouts[batch_inds, env_indices])).reshape(-1, 1),
             self._normalize_reward(self.rewards[batch_inds, env_indices].reshape(-1, 1), env),
         )
-        return ReplayBufferSamples(*tuple(map(self.to_torch, data)))
+        actions, dones, rewards = map(self.to_torch, data)
+        return ReplayBufferSamples(self._feature_major(self._normalize_obs(obs, env)), actions,
+                                   self._feature_major(self._normalize_obs(next_obs, env)), dones, rewards)
+
+    def _feature_major(self, observations: np.ndarray) -> torch.Tensor:
+        """``observations`` (batch × features) as a tensor on the buffer's device whose memory is
+        feature-major: its transpose has contiguous rows, padded to the stride the native kernels
+        read fastest (:func:`~sparse_rl.sparse.native.feature_major_stride`). A ``csr`` input
+        layer reads that transpose as it is, where it would transpose a row-major batch itself at
+        every call (five calls per SAC step on the same observations); every other module takes a
+        strided tensor as well."""
+        observations = np.asarray(observations, dtype=np.float32)
+        batch, features = observations.shape
+        padded = np.empty((features, feature_major_stride(batch)), dtype=np.float32)[:, :batch]
+        np.copyto(padded, observations.T)  # numpy's transposing copy is ~2x faster than torch's here
+        return torch.from_numpy(padded).to(self.device).t()
 
     def nbytes(self) -> int:
         """Bytes held by the buffer's arrays."""

@@ -11,14 +11,17 @@ from __future__ import annotations
 from typing import Any
 
 from stable_baselines3.common.policies import ContinuousCritic
+from stable_baselines3.common.preprocessing import get_action_dim
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.sac.policies import Actor as SACActor
 from stable_baselines3.sac.policies import SACPolicy
 from stable_baselines3.td3.policies import Actor as TD3Actor
 from stable_baselines3.td3.policies import TD3Policy
 
+from sparse_rl.agents.critics import SparseContinuousCritic
 from sparse_rl.agents.networks import q_networks, sparsify
 from sparse_rl.agents.sparsity import SparsityConfig, resolve_sparsity
+from sparse_rl.sparse.layers import SparseLinear
 
 
 class SparsePolicyMixin:
@@ -38,10 +41,16 @@ class SparsePolicyMixin:
         return actor
 
     def make_critic(self, features_extractor: BaseFeaturesExtractor | None = None) -> ContinuousCritic:
-        """SB3's critic, with the configured layers of each Q-network made sparse."""
-        critic = super().make_critic(features_extractor)  # type: ignore[misc]
+        """SB3's critic (as :class:`SparseContinuousCritic`), with the configured layers of each
+        Q-network made sparse."""
+        critic_kwargs = self._update_features_extractor(self.critic_kwargs, features_extractor)  # type: ignore[attr-defined]
+        critic = SparseContinuousCritic(**critic_kwargs).to(self.device)  # type: ignore[attr-defined]
+        action_dim = get_action_dim(self.action_space)  # type: ignore[attr-defined]
         for network in q_networks(critic).values():
             sparsify(network, self.sparsity)
+            first = network[0]
+            if isinstance(first, SparseLinear):  # it takes (features, action) apart: see SparseContinuousCritic
+                first.expect_concat_(first.in_features - action_dim)
         return critic
 
     def _get_constructor_parameters(self) -> dict[str, Any]:

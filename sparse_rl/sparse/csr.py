@@ -17,6 +17,7 @@ networks, built fresh and then loaded) restores the connections exactly.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -41,6 +42,8 @@ class CSRSparseLinear(SparseLinear):
         self.values = nn.Parameter(torch.empty(nnz, device=device, dtype=dtype))
         self.register_buffer("flat_index", torch.arange(nnz, dtype=torch.int64, device=device))
         self._structure_cache: tuple[tuple[Any, ...], CSRStructure] | None = None
+        #: the head of the structure that ``structure()`` builds: the inputs of the sparse kernels
+        self._kernel_head = self.in_features
 
     def _init_connections(self, mask: torch.Tensor, weight: torch.Tensor) -> None:
         positions = mask.reshape(-1).nonzero().squeeze(1)
@@ -49,22 +52,54 @@ class CSRSparseLinear(SparseLinear):
         self.flat_index.copy_(positions)
         self.values.copy_(weight.reshape(-1)[positions])
         self._structure_cache = None
+        self.order_for_kernels_()
 
     def _copy_dense_(self, weight: torch.Tensor) -> None:
         with torch.no_grad():
             self.values.copy_(weight.reshape(-1)[self.flat_index])
 
     # -- the structure ---------------------------------------------------------------------------
-    def structure(self) -> CSRStructure:
-        """The kernels' index structure of the current connections (cached; rebuilt after any
-        change of ``flat_index``, including in-place writes by ``load_state_dict``)."""
+    def structure(self, head: int | None = None) -> CSRStructure:
+        """The kernels' index structure of the current connections, with the sparse kernels taking
+        the inputs ``[0, head)`` (default: the head of the last call that gave one, at first all
+        inputs; see :class:`~sparse_rl.sparse.kernels.CSRStructure`). Cached; rebuilt after any
+        change of ``flat_index`` (including in-place writes by ``load_state_dict``) or of head."""
+        if head is not None:
+            self._kernel_head = head
         index = self.flat_index
         key = (index._version, index.data_ptr(), index.device, index.numel())
         cached = self._structure_cache
-        if cached is None or cached[0] != key:
-            cached = (key, CSRStructure.build(index, self.in_features, self.out_features))
+        if cached is None or cached[0] != key or cached[1].head != self._kernel_head:
+            cached = (key, CSRStructure.build(index, self.in_features, self.out_features, head=self._kernel_head))
             self._structure_cache = cached
         return cached[1]
+
+    @torch.no_grad()
+    def order_for_kernels_(self, optimizers: Sequence[torch.optim.Optimizer] = ()) -> None:
+        """Permute the slots into the kernels' order (for the current head), so that forward and
+        backward passes read ``values`` and write its gradient in place instead of gathering and
+        scattering them (a topology update leaves the grown connections in the dropped ones' slots,
+        out of order). Moves everything kept per slot along: ``flat_index``, ``values``, its
+        gradient and the per-parameter state of ``optimizers`` (Adam's moments)."""
+        structure = self.structure()
+        if structure.in_kernel_order:
+            return
+        order = structure.kernel_order()
+        self.flat_index.copy_(self.flat_index[order])
+        self.values.copy_(self.values[order])
+        if self.values.grad is not None:
+            self.values.grad.copy_(self.values.grad[order])
+        for optimizer in optimizers:
+            for value in optimizer.state.get(self.values, {}).values():
+                if isinstance(value, torch.Tensor) and value.shape == self.values.shape:
+                    value.copy_(value[order])
+
+    def expect_concat_(self, head: int) -> None:
+        """Prepare for calls through :meth:`forward_concat` whose first part has ``head``
+        features (a critic's observation): build the structure for that head and order the
+        slots for it (before any optimizer has state for ``values``)."""
+        self.structure(head)
+        self.order_for_kernels_()
 
     def _apply(self, fn: Any, recurse: bool = True) -> Any:
         self._structure_cache = None
@@ -185,5 +220,21 @@ class CSRSparseLinear(SparseLinear):
     # -- computation ------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply the sparse linear map to ``x`` of shape (..., in_features)."""
+        return csr_linear(x, self.values, self.bias, self.structure(self.in_features), self._sink())
+
+    def forward_concat(self, *parts: torch.Tensor) -> torch.Tensor:
+        """The layer applied to ``torch.cat(parts, dim=-1)`` without building it: the first part
+        goes through the sparse kernels (as the feature-major copy it may already be), the others
+        (e.g. a critic's action) through a small dense matrix."""
+        if len(parts) < 2:
+            return self(*parts)
+        tail = parts[1] if len(parts) == 2 else torch.cat(parts[1:], dim=-1)
+        if parts[0].shape[-1] + tail.shape[-1] != self.in_features:
+            raise ValueError(f"the parts have {parts[0].shape[-1] + tail.shape[-1]} features in all, "
+                             f"this layer takes {self.in_features}")
+        return csr_linear(parts[0], self.values, self.bias, self.structure(parts[0].shape[-1]), self._sink(), tail)
+
+    def _sink(self) -> CSRSparseLinear | None:
+        """This layer, when it must record the dense-weight gradient of the next backward pass."""
         armed = self._capture_armed and self.values.requires_grad and torch.is_grad_enabled()
-        return csr_linear(x, self.values, self.bias, self.structure(), self if armed else None)
+        return self if armed else None

@@ -5,12 +5,16 @@ connection at flat position ``flat_index[s]`` (``row · in_features + col``). To
 rewrite single slots, so the slot order is arbitrary; :class:`CSRStructure` keeps the orders the
 kernels need (built once per topology, reused by every forward and backward pass):
 
-- row-major, split into column blocks, for the forward ``yᵀ = W xᵀ`` (``torch.sparse`` CSR × dense
-  through MKL, one call per block of ``block_columns`` inputs so that the block of ``xᵀ`` it reads
-  stays in cache);
-- column-major (the CSR form of ``Wᵀ``), for ``∂L/∂xᵀ = Wᵀ (∂L/∂y)ᵀ`` and for the weight gradient,
-  a sampled product ``∂L/∂W[r, c] = ⟨xᵀ[c], (∂L/∂y)ᵀ[r]⟩`` computed only at the active positions by
-  ``torch.sparse.sampled_addmm``, which then walks ``xᵀ`` once, row by row.
+- *blocked*: the inputs split into column blocks of ``BLOCK_COLUMNS``, row-major within each
+  block, for the forward ``yᵀ = W xᵀ`` and for the weight gradient, a product sampled at the active
+  positions only, ``∂L/∂W[r, c] = ⟨(∂L/∂y)ᵀ[r], xᵀ[c]⟩``; the kernels sweep one block and one tile
+  of the batch at a time, so that what they read of ``xᵀ`` stays in cache;
+- column-major (the CSR form of ``Wᵀ``), for the input gradient ``∂L/∂xᵀ = Wᵀ (∂L/∂y)ᵀ``.
+
+A structure can also split the inputs into a *head* (the sparse kernels' inputs) and a small
+*tail* applied as a dense matrix: a critic's input layer takes ``concat(observation, action)``
+as the observation (whose feature-major copy the replay batch already is) plus the action,
+without building the concatenation, and the actor's loss gets the action's gradient alone.
 
 Each product runs on the native kernels of :mod:`~sparse_rl.sparse.native` (compiled C, several
 times faster) where they are available and the tensors are float32 on the CPU, else on torch's.
@@ -39,8 +43,9 @@ with warnings.catch_warnings():
     torch.sparse_csr_tensor(torch.zeros(2, dtype=torch.int64), torch.zeros(0, dtype=torch.int64), torch.zeros(0),
                             (1, 1))
 
-#: inputs per column block of the forward kernel (one block when a layer has at most twice as many)
-BLOCK_COLUMNS = 256
+#: inputs per column block of the blocked kernels: a block's tile of 64 batch columns (32 KiB)
+#: stays in the L1 cache while the block's rows sweep it
+BLOCK_COLUMNS = 128
 
 
 class DenseGradientSink(Protocol):
@@ -54,53 +59,65 @@ def _csr(crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor, shape: tup
 
 
 @dataclass(frozen=True)
-class CSRBlock:
-    """One column block of the row-major structure: inputs ``[col_start, col_stop)``, whose
-    connections occupy ``[start, stop)`` of the blocked order."""
-
-    col_start: int
-    col_stop: int
-    start: int
-    stop: int
-    crow: torch.Tensor
-    col: torch.Tensor
-
-
-@dataclass(frozen=True)
 class CSRStructure:
     """The index structure of a CSR layer for one topology (see the module docstring).
 
+    The inputs ``[0, head)`` go through the sparse kernels; the inputs ``[head, in_features)``, if
+    any, form a *tail*: a few extra columns (a critic's actions) applied as a small dense matrix,
+    so that the layer can take ``concat(x_head, x_tail)`` without building the concatenation.
+
     :param in_features: the layer's inputs
     :param out_features: the layer's outputs
+    :param head: the inputs handled by the sparse kernels, ``[0, head)``
+    :param width: inputs per column block of the blocked order
     :param sorted_positions: the active flat positions in increasing (row-major) order
     :param sorted_slots: the slot holding each of ``sorted_positions``
-    :param block_slots: slots in blocked row-major order (column block, then row, then column)
-    :param blocks: the column blocks of the forward kernel
+    :param block_slots: the slots of the head's connections in blocked order (column block, then
+        row, then column)
+    :param block_crow: row pointers of every block, one after the other (blocks · out_features + 1)
+    :param block_col: column of each connection within its block (int32), blocked order
     :param t_slots: slots in column-major order (the CSR order of ``Wᵀ``)
-    :param t_inverse: for each slot, its index in ``t_slots``
     :param t_crow: row pointers of ``Wᵀ`` (in_features + 1)
     :param t_col: column (= output unit) of each connection of ``Wᵀ``
+    :param tail_slots: slots of the tail's connections
+    :param tail_rows: their output units
+    :param tail_cols: their inputs, counted from ``head``
+    :param in_kernel_order: whether the slots already are the kernels' order (blocked head, then
+        tail; see :meth:`~sparse_rl.sparse.csr.CSRSparseLinear.order_for_kernels_`): the kernels
+        then read and write ``values`` and its gradient without gathering them
     """
 
     in_features: int
     out_features: int
+    head: int
+    width: int
     sorted_positions: torch.Tensor
     sorted_slots: torch.Tensor
     block_slots: torch.Tensor
-    blocks: tuple[CSRBlock, ...]
+    block_crow: torch.Tensor
+    block_col: torch.Tensor
     t_slots: torch.Tensor
-    t_inverse: torch.Tensor
     t_crow: torch.Tensor
     t_col: torch.Tensor
+    tail_slots: torch.Tensor
+    tail_rows: torch.Tensor
+    tail_cols: torch.Tensor
+    in_kernel_order: bool
 
     @property
     def nnz(self) -> int:
         """Number of connections."""
         return self.sorted_positions.numel()
 
+    @property
+    def tail(self) -> int:
+        """Number of tail inputs (``in_features - head``)."""
+        return self.in_features - self.head
+
     @classmethod
     def build(
-        cls, flat_index: torch.Tensor, in_features: int, out_features: int, block_columns: int = BLOCK_COLUMNS
+        cls, flat_index: torch.Tensor, in_features: int, out_features: int, block_columns: int = BLOCK_COLUMNS,
+        head: int | None = None,
     ) -> CSRStructure:
         """The structure of the connections at ``flat_index`` (one flat position per slot, all
         distinct; ``ValueError`` otherwise).
@@ -108,8 +125,12 @@ class CSRStructure:
         :param flat_index: (nnz,) int64 flat positions ``row · in_features + col``
         :param in_features: the layer's inputs
         :param out_features: the layer's outputs
-        :param block_columns: inputs per column block of the forward kernel
+        :param block_columns: inputs per column block of the blocked kernels
+        :param head: inputs handled by the sparse kernels (default: all); the rest are the tail
         """
+        head = in_features if head is None else head
+        if not 0 <= head <= in_features:
+            raise ValueError(f"head must lie in [0, {in_features}], got {head}")
         numel = in_features * out_features
         # int32 sort keys where they fit: sorting is the main cost of a rebuild, and faster on int32.
         key_dtype = torch.int32 if numel < 2**31 else torch.int64
@@ -121,43 +142,53 @@ class CSRStructure:
         if sorted_keys.numel() > 1 and bool((sorted_keys[1:] == sorted_keys[:-1]).any()):
             raise ValueError("two slots of a CSR layer hold the same connection")
         sorted_positions = sorted_keys.long()
-        nnz = sorted_positions.numel()
         device = flat_index.device
-        n_blocks = 1 if in_features <= 2 * block_columns else -(-in_features // block_columns)
-        width = -(-in_features // n_blocks)
         rows = sorted_positions // in_features
         cols = sorted_positions - rows * in_features
-        if n_blocks == 1:
-            block_slots, b_rows, b_cols = sorted_slots, rows, cols
-            block_of = torch.zeros_like(cols)
-        else:  # row-major within each block: a stable sort of the row-major order by block
-            block_order = torch.sort((cols // width).to(torch.int32), stable=True).indices
-            block_slots, b_rows, b_cols = sorted_slots[block_order], rows[block_order], cols[block_order]
-            block_of = b_cols // width
-        # Row pointers of every block at once: counts per (block, row) do not depend on the order.
-        crows = torch.zeros(n_blocks, out_features + 1, dtype=torch.int64, device=device)
-        per_row = torch.bincount(block_of * out_features + b_rows, minlength=n_blocks * out_features)
-        torch.cumsum(per_row.view(n_blocks, out_features), 1, out=crows[:, 1:])
-        local_cols = b_cols - block_of * width
-        ends = torch.cumsum(crows[:, -1], 0).tolist()
-        blocks = []
-        for b, stop in enumerate(ends):
-            start = 0 if b == 0 else ends[b - 1]
-            if stop > start:
-                blocks.append(CSRBlock(b * width, min(in_features, (b + 1) * width), start, stop, crows[b],
-                                       local_cols[start:stop]))
+        in_head = cols < head
+        width = max(1, min(block_columns, head))
+        n_blocks = -(-head // width)
+        # Row-major within each block: a stable sort of the (row-major) head connections by block.
+        h_slots, h_rows, h_cols = sorted_slots[in_head], rows[in_head], cols[in_head]
+        block_of = h_cols // width
+        block_order = torch.sort(block_of.to(torch.int32), stable=True).indices
+        block_of = block_of[block_order]
+        block_crow = torch.zeros(n_blocks * out_features + 1, dtype=torch.int64, device=device)
+        per_row = torch.bincount(block_of * out_features + h_rows[block_order], minlength=n_blocks * out_features)
+        torch.cumsum(per_row, 0, out=block_crow[1:])
         t_order = torch.sort((cols * out_features + rows).to(key_dtype)).indices
-        t_slots = sorted_slots[t_order]
-        t_inverse = torch.empty_like(t_slots)
-        t_inverse[t_slots] = torch.arange(nnz, device=device)
         t_crow = torch.zeros(in_features + 1, dtype=torch.int64, device=device)
         torch.cumsum(torch.bincount(cols, minlength=in_features), 0, out=t_crow[1:])
-        return cls(in_features, out_features, sorted_positions, sorted_slots, block_slots, tuple(blocks),
-                   t_slots, t_inverse, t_crow, rows[t_order])
+        in_tail = ~in_head
+        block_slots, tail_slots = h_slots[block_order], sorted_slots[in_tail]
+        kernel_order = torch.cat([block_slots, tail_slots])
+        in_kernel_order = bool(torch.equal(kernel_order, torch.arange(kernel_order.numel(), device=device)))
+        return cls(in_features, out_features, head, width, sorted_positions, sorted_slots,
+                   block_slots, block_crow, (h_cols[block_order] - block_of * width).to(torch.int32),
+                   sorted_slots[t_order], t_crow, rows[t_order],
+                   tail_slots, rows[in_tail], cols[in_tail] - head, in_kernel_order)
 
-    def matmul(self, values: torch.Tensor, x_t: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-        """``yᵀ = W xᵀ (+ b)``, (out_features × batch), from feature-major ``x_t`` (in_features ×
-        batch, contiguous)."""
+    def kernel_order(self) -> torch.Tensor:
+        """The slots in the kernels' order: the head's in blocked order, then the tail's."""
+        return torch.cat([self.block_slots, self.tail_slots])
+
+    def tail_weight(self, values: torch.Tensor) -> torch.Tensor:
+        """The tail's weights as a dense (out_features × tail) matrix (detached)."""
+        weight = values.new_zeros(self.out_features, self.tail)
+        weight[self.tail_rows, self.tail_cols] = values.detach()[self.tail_slots]
+        return weight
+
+    def _blocks(self) -> list[tuple[int, int, int, int]]:
+        """``(first input, inputs, start, stop)`` of each non-empty block (for the torch path)."""
+        pointers = self.block_crow[:: self.out_features].tolist()
+        return [(b * self.width, min(self.width, self.head - b * self.width), start, stop)
+                for b, (start, stop) in enumerate(zip(pointers[:-1], pointers[1:])) if stop > start]
+
+    def matmul(self, values: torch.Tensor, x_t: torch.Tensor, bias: torch.Tensor | None = None,
+               x_tail: torch.Tensor | None = None) -> torch.Tensor:
+        """``yᵀ = W xᵀ (+ b)``, (out_features × batch), from the head's feature-major inputs ``x_t``
+        (head × batch, contiguous) and the tail's ``x_tail`` (batch × tail; needed when the
+        structure has a tail)."""
         batch = x_t.shape[1]
         if bias is not None:
             # A fresh tensor: at batch 1, ``expand(...).contiguous()`` would be a view of the bias itself,
@@ -168,65 +199,108 @@ class CSRStructure:
             y_t = x_t.new_zeros(self.out_features, batch)
         if batch == 0:
             return y_t
-        blocked = values.detach().index_select(0, self.block_slots)
-        if supports(blocked, x_t):
-            native = native_kernels()
-            for block in self.blocks:
-                native.spmm_acc(block.crow, block.col, blocked[block.start:block.stop],
-                                 x_t[block.col_start:block.col_stop], y_t)
+        if self.tail:
+            if x_tail is None or x_tail.shape != (batch, self.tail):
+                raise ValueError(f"this structure needs tail inputs of shape {(batch, self.tail)}")
+            y_t.addmm_(self.tail_weight(values), x_tail.t())
+        if self.block_slots.numel() == 0:
             return y_t
-        for block in self.blocks:
-            weights = _csr(block.crow, block.col, blocked[block.start:block.stop],
-                           (self.out_features, block.col_stop - block.col_start))
-            y_t.addmm_(weights, x_t[block.col_start:block.col_stop])
+        head_nnz = self.block_slots.numel()
+        if self.in_kernel_order:
+            blocked = values.detach()[:head_nnz]
+        else:
+            blocked = values.detach().index_select(0, self.block_slots)
+        if supports(blocked, x_t):
+            native_kernels().spmm_blocked(self.block_crow, self.block_col, blocked, self.width, x_t, y_t)
+            return y_t
+        for first, inputs, start, stop in self._blocks():
+            crow = self.block_crow[(first // self.width) * self.out_features:][: self.out_features + 1] - start
+            weights = _csr(crow, self.block_col[start:stop].long(), blocked[start:stop], (self.out_features, inputs))
+            y_t.addmm_(weights, x_t[first:first + inputs])
         return y_t
 
     def matmul_transposed(self, values: torch.Tensor, grad_t: torch.Tensor) -> torch.Tensor:
-        """``Wᵀ gᵀ``, (in_features × batch), from ``grad_t`` (out_features × batch, contiguous)."""
-        out = grad_t.new_zeros(self.in_features, grad_t.shape[1])
-        if grad_t.shape[1] == 0 or self.nnz == 0:
+        """``Wᵀ gᵀ`` for the head's inputs, (head × batch), from ``grad_t`` (out_features × batch,
+        contiguous)."""
+        out = grad_t.new_zeros(self.head, grad_t.shape[1])
+        crow = self.t_crow[: self.head + 1]
+        count = int(crow[-1])
+        if grad_t.shape[1] == 0 or count == 0:
             return out
-        values_t = values.detach().index_select(0, self.t_slots)
+        values_t = values.detach().index_select(0, self.t_slots[:count])
         if supports(values_t, grad_t):
-            native_kernels().spmm_acc(self.t_crow, self.t_col, values_t, grad_t, out)
+            native_kernels().spmm_acc(crow, self.t_col, values_t, grad_t, out)
             return out
-        weights_t = _csr(self.t_crow, self.t_col, values_t, (self.in_features, self.out_features))
+        weights_t = _csr(crow, self.t_col[:count], values_t, (self.head, self.out_features))
         return out.addmm_(weights_t, grad_t)
 
-    def sampled_grad(self, x_t: torch.Tensor, grad_t: torch.Tensor) -> torch.Tensor:
-        """``∂L/∂values`` in slot order: ``(gᵀ x)[r, c]`` at each active position only, from
-        ``x_t`` (in_features × batch) and ``grad_t`` (out_features × batch), both contiguous."""
+    def tail_input_grad(self, values: torch.Tensor, grad_t: torch.Tensor) -> torch.Tensor:
+        """``∂L/∂x_tail`` (batch × tail) from ``grad_t`` (out_features × batch)."""
+        return grad_t.t() @ self.tail_weight(values)
+
+    def sampled_grad(self, x_t: torch.Tensor, grad_t: torch.Tensor, x_tail: torch.Tensor | None = None) -> torch.Tensor:
+        """``∂L/∂values`` in slot order: ``(gᵀ x)[r, c]`` at each active position only, from the
+        head's ``x_t`` (head × batch) and ``grad_t`` (out_features × batch), both contiguous, and
+        the tail's ``x_tail`` (batch × tail)."""
+        grad = x_t.new_zeros(self.nnz)
         if self.nnz == 0 or x_t.shape[1] == 0:
-            return x_t.new_zeros(self.nnz)
+            return grad
+        if self.tail_slots.numel():
+            assert x_tail is not None
+            grad.index_copy_(0, self.tail_slots, (grad_t @ x_tail)[self.tail_rows, self.tail_cols])
+        if self.block_slots.numel() == 0:
+            return grad
         if supports(x_t, grad_t):
-            return native_kernels().sampled_dot(self.t_crow, self.t_col, x_t, grad_t).index_select(0, self.t_inverse)
-        pattern = _csr(self.t_crow, self.t_col, x_t.new_zeros(self.nnz), (self.in_features, self.out_features))
-        sampled = torch.sparse.sampled_addmm(pattern, x_t, grad_t.t(), beta=0.0)
-        return sampled.values().index_select(0, self.t_inverse)
+            if self.in_kernel_order:  # straight into the head's slots
+                native_kernels().sddmm_blocked(self.block_crow, self.block_col, self.width, x_t, grad_t,
+                                               out=grad[: self.block_slots.numel()])
+                return grad
+            sampled = native_kernels().sddmm_blocked(self.block_crow, self.block_col, self.width, x_t, grad_t)
+            return grad.index_copy_(0, self.block_slots, sampled)
+        count = int(self.t_crow[self.head])
+        pattern = _csr(self.t_crow[: self.head + 1], self.t_col[:count], x_t.new_zeros(count),
+                       (self.head, self.out_features))
+        sampled = torch.sparse.sampled_addmm(pattern, x_t, grad_t.t(), beta=0.0).values()
+        return grad.index_copy_(0, self.t_slots[:count], sampled)
+
+
+def feature_major(x: torch.Tensor) -> torch.Tensor:
+    """``xᵀ`` (features × batch) with contiguous rows, the kernels' layout: a view, free, when ``x``
+    is already the transpose of such a matrix (another CSR layer's output, a replay batch of
+    :class:`~sparse_rl.agents.buffers.NoiseFreeReplayBuffer`), else a copy."""
+    x_t = x.t()
+    if x_t.shape[1] <= 1 or (x_t.stride(1) == 1 and x_t.stride(0) >= x_t.shape[1]):
+        return x_t
+    return x_t.contiguous()
 
 
 class CSRLinearFunction(torch.autograd.Function):
-    """``y = x Wᵀ + b`` for a CSR weight, with feature-major kernels (see the module docstring).
+    """``y = concat(x, x_tail) Wᵀ + b`` for a CSR weight, with feature-major kernels (see the module
+    docstring).
 
-    Inputs: ``x`` (batch × in_features), ``values`` (nnz,), ``bias`` (out_features,) or ``None``,
-    the :class:`CSRStructure`, and an optional sink that receives the dense-weight gradient
-    ``gᵀ x`` on the backward pass (RigL's grow score).
+    Inputs: ``x`` (batch × head), ``x_tail`` (batch × tail) or ``None``, ``values`` (nnz,),
+    ``bias`` (out_features,) or ``None``, the :class:`CSRStructure`, and an optional sink that
+    receives the dense-weight gradient ``gᵀ x`` on the backward pass (RigL's grow score). Only the
+    gradients that autograd asks for are computed: an input layer's ``x`` needs none, and when only
+    the tail needs one (an actor's loss through a frozen critic) the head's is skipped.
     """
 
     @staticmethod
     def forward(  # type: ignore[override]
         ctx: Any,
         x: torch.Tensor,
+        x_tail: torch.Tensor | None,
         values: torch.Tensor,
         bias: torch.Tensor | None,
         structure: CSRStructure,
         sink: DenseGradientSink | None,
     ) -> torch.Tensor:
-        x_t = x.t().contiguous()  # free when x is the transposed view another CSR layer returned
-        y_t = structure.matmul(values, x_t, bias)
+        x_t = feature_major(x)
+        y_t = structure.matmul(values, x_t, bias, x_tail)
         # Keep only what the backward pass will use.
-        ctx.save_for_backward(x_t if ctx.needs_input_grad[1] or sink is not None else None,
-                              values if ctx.needs_input_grad[0] else None)
+        weight_grad = ctx.needs_input_grad[2] or sink is not None
+        ctx.save_for_backward(x_t if weight_grad else None, x_tail if weight_grad else None,
+                              values if ctx.needs_input_grad[0] or ctx.needs_input_grad[1] else None)
         ctx.structure = structure
         ctx.sink = sink
         ctx.has_bias = bias is not None
@@ -235,19 +309,24 @@ class CSRLinearFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad_y: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
-        x_t, values = ctx.saved_tensors
+        x_t, x_tail, values = ctx.saved_tensors
         structure: CSRStructure = ctx.structure
         grad_t = grad_y.t().contiguous()
-        grad_x = grad_values = grad_bias = None
+        grad_x = grad_tail = grad_values = grad_bias = None
         if ctx.needs_input_grad[0]:
             grad_x = structure.matmul_transposed(values, grad_t).t()
         if ctx.needs_input_grad[1]:
-            grad_values = structure.sampled_grad(x_t, grad_t)
-        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_tail = structure.tail_input_grad(values, grad_t)
+        if ctx.needs_input_grad[2]:
+            grad_values = structure.sampled_grad(x_t, grad_t, x_tail)
+        if ctx.has_bias and ctx.needs_input_grad[3]:
             grad_bias = grad_t.sum(1)
         if ctx.sink is not None:
-            ctx.sink._store_dense_grad(grad_t @ x_t.t())
-        return grad_x, grad_values, grad_bias, None, None
+            dense = grad_t @ x_t.t()
+            if x_tail is not None:
+                dense = torch.cat([dense, grad_t @ x_tail], dim=1)
+            ctx.sink._store_dense_grad(dense)
+        return grad_x, grad_tail, grad_values, grad_bias, None, None
 
 
 def csr_linear(
@@ -256,17 +335,22 @@ def csr_linear(
     bias: torch.Tensor | None,
     structure: CSRStructure,
     sink: DenseGradientSink | None = None,
+    x_tail: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Apply a CSR linear map to ``x`` of shape (..., in_features); differentiable in ``x``,
-    ``values`` and ``bias``.
+    """Apply a CSR linear map to ``concat(x, x_tail)`` (or ``x`` alone) of shape (..., in_features);
+    differentiable in ``x``, ``x_tail``, ``values`` and ``bias``.
 
-    :param x: the input, (..., in_features)
+    :param x: the head's input, (..., structure.head)
     :param values: the active weights in slot order, (nnz,)
     :param bias: the bias (out_features,) or ``None``
-    :param structure: the layer's current :class:`CSRStructure`
+    :param structure: the layer's current :class:`CSRStructure` (built for this head)
     :param sink: receives the dense-weight gradient on the backward pass (or ``None``)
+    :param x_tail: the tail's input, (..., structure.tail), when the structure has a tail
     """
+    if x.shape[-1] != structure.head:
+        raise ValueError(f"expected {structure.head} input features, got {x.shape[-1]}")
     if x.dim() == 2:
-        return CSRLinearFunction.apply(x, values, bias, structure, sink)
-    y = CSRLinearFunction.apply(x.reshape(-1, structure.in_features), values, bias, structure, sink)
+        return CSRLinearFunction.apply(x, x_tail, values, bias, structure, sink)
+    flat_tail = None if x_tail is None else x_tail.reshape(-1, structure.tail)
+    y = CSRLinearFunction.apply(x.reshape(-1, structure.head), flat_tail, values, bias, structure, sink)
     return y.reshape(*x.shape[:-1], structure.out_features)

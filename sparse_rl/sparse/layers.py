@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import inspect
 import math
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -330,6 +331,20 @@ class SparseLinear(nn.Module):
     def abs_weight_sum(self) -> float:
         """The sum of |w| over the active connections."""
         raise NotImplementedError
+
+    def order_for_kernels_(self, optimizers: Sequence[torch.optim.Optimizer] = ()) -> None:
+        """Put the storage in the order the backend's kernels read (the ``csr`` backend's slots,
+        with the optimizers' state for them); nothing to do for the masked backend."""
+
+    def expect_concat_(self, head: int) -> None:
+        """Prepare for calls through :meth:`forward_concat` whose first part has ``head`` features
+        (the ``csr`` backend builds and orders its structure for it; nothing to do here)."""
+
+    def forward_concat(self, *parts: torch.Tensor) -> torch.Tensor:
+        """The layer applied to ``torch.cat(parts, dim=-1)`` (e.g. a critic's observation and
+        action). The ``csr`` backend does not build the concatenation: the first part goes
+        through its sparse kernels, the others through a small dense matrix."""
+        return self(torch.cat(parts, dim=-1))
 
     def extra_repr(self) -> str:
         return (

@@ -1,10 +1,10 @@
 """Native CPU kernels of the ``csr`` backend, compiled on first use and loaded with :mod:`ctypes`.
 
 torch's own CSR × dense product (MKL) reaches a fraction of the dense GEMM's speed, so a CSR layer
-only beats a dense one at low density. The two kernels of ``native_kernels.c`` (a CSR × dense
-product accumulating into a feature-major result, and a gradient sampled at the nonzeros) keep a
-tile of the batch in vector registers and are several times faster; ``scripts/bench_layer.py``
-measures both paths.
+only beats a dense one at low density. The kernels of ``native_kernels.c`` (a column-blocked CSR ×
+dense product and a column-blocked gradient sampled at the nonzeros, both on feature-major
+activations, and a plain CSR × dense product for the input gradient) keep a tile of the batch in
+vector registers and are several times faster; ``scripts/bench_layer.py`` measures both paths.
 
 The C file is compiled once per machine with the system's C compiler (``$CC``, else ``cc`` or
 ``gcc``; ``-O3 -march=native``) into a cache directory (``$SPARSE_RL_CACHE_DIR``, else
@@ -46,9 +46,14 @@ class NativeKernels:
     def __init__(self, library: ctypes.CDLL, path: Path) -> None:
         self.path = path
         self._spmm = library.sparse_rl_spmm_acc
-        self._sampled = library.sparse_rl_sampled_dot
-        for function in (self._spmm, self._sampled):
-            function.argtypes = [_INT64, _PTR, _PTR, _PTR, _PTR, _INT64, _PTR]
+        self._spmm_blocked = library.sparse_rl_spmm_blocked
+        self._sddmm_blocked = library.sparse_rl_sddmm_blocked
+        self._spmm.argtypes = [_INT64, _PTR, _PTR, _PTR, _PTR, _INT64, _PTR]
+        self._spmm.restype = None
+        # (blocks, width, rows, crow, col, val, x, ldx, batch, y) and (..., col, x, ldx, g, batch, out)
+        self._spmm_blocked.argtypes = [_INT64, _INT64, _INT64, _PTR, _PTR, _PTR, _PTR, _INT64, _INT64, _PTR]
+        self._sddmm_blocked.argtypes = [_INT64, _INT64, _INT64, _PTR, _PTR, _PTR, _INT64, _PTR, _INT64, _PTR]
+        for function in (self._spmm_blocked, self._sddmm_blocked):
             function.restype = None
 
     def spmm_acc(self, crow: torch.Tensor, col: torch.Tensor, val: torch.Tensor, x: torch.Tensor,
@@ -61,25 +66,69 @@ class NativeKernels:
             raise ValueError(f"y must have shape {(rows, x.shape[1])}, got {tuple(y.shape)}")
         self._spmm(rows, crow.data_ptr(), col.data_ptr(), val.data_ptr(), x.data_ptr(), x.shape[1], y.data_ptr())
 
-    def sampled_dot(self, crow: torch.Tensor, col: torch.Tensor, a: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-        """``out[k] = ⟨a[r], g[col[k]]⟩`` for each nonzero ``k`` of row ``r`` of the pattern
-        ``(crow, col)``: ``(a gᵀ)`` sampled at the nonzeros, in CSR order."""
-        out = a.new_empty(col.numel())
-        _check(crow, col, out, a, g)
-        if a.shape[1] != g.shape[1]:
-            raise ValueError(f"a and g must have the same batch size, got {a.shape[1]} and {g.shape[1]}")
-        self._sampled(crow.numel() - 1, crow.data_ptr(), col.data_ptr(), a.data_ptr(), g.data_ptr(), a.shape[1],
-                      out.data_ptr())
+    def spmm_blocked(self, crow: torch.Tensor, col: torch.Tensor, val: torch.Tensor, width: int, x: torch.Tensor,
+                     y: torch.Tensor) -> None:
+        """``y += A x`` in place for the column-blocked sparse matrix ``A``: one CSR matrix per block
+        of ``width`` inputs, their row pointers one after the other in ``crow`` (blocks · rows + 1,
+        int64 offsets into ``col`` and ``val``: block ``b``'s are ``crow[b · rows : (b + 1) · rows
+        + 1]``), ``col`` (int32) the columns within the block; ``x`` is feature-major (inputs ×
+        batch, rows contiguous, any row stride: see :func:`feature_major_stride`), ``y`` is (rows ×
+        batch)."""
+        rows = y.shape[0]
+        blocks = (crow.numel() - 1) // max(rows, 1)
+        _check(crow, col, val, y, index=torch.int32)
+        ldx = _row_stride(x)
+        if y.shape != (rows, x.shape[1]) or not (blocks - 1) * width < x.shape[0] <= blocks * width:
+            raise ValueError(f"y must have shape {(rows, x.shape[1])} and x the inputs of {blocks} blocks of "
+                             f"{width}, got {tuple(y.shape)} and {tuple(x.shape)}")
+        self._spmm_blocked(blocks, width, rows, crow.data_ptr(), col.data_ptr(), val.data_ptr(), x.data_ptr(), ldx,
+                           x.shape[1], y.data_ptr())
+
+    def sddmm_blocked(self, crow: torch.Tensor, col: torch.Tensor, width: int, x: torch.Tensor,
+                      g: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """``out[k] = ⟨g[r], x[block · width + col[k]]⟩`` for each nonzero ``k`` (row ``r``, block
+        ``block``) of the blocked pattern of :meth:`spmm_blocked`: ``g xᵀ`` sampled at the
+        nonzeros, in blocked order. ``x`` (inputs × batch, any row stride) and ``g`` (rows × batch)
+        are feature-major. Written into ``out`` when given (zeros, one per nonzero)."""
+        rows = g.shape[0]
+        blocks = (crow.numel() - 1) // max(rows, 1)
+        if out is None:
+            out = x.new_zeros(col.numel())
+        elif out.numel() != col.numel():
+            raise ValueError(f"out must hold {col.numel()} numbers, got {out.numel()}")
+        _check(crow, col, out, g, index=torch.int32)
+        ldx = _row_stride(x)
+        if g.shape != (rows, x.shape[1]) or not (blocks - 1) * width < x.shape[0] <= blocks * width:
+            raise ValueError(f"g must have shape {(rows, x.shape[1])} and x the inputs of {blocks} blocks of "
+                             f"{width}, got {tuple(g.shape)} and {tuple(x.shape)}")
+        self._sddmm_blocked(blocks, width, rows, crow.data_ptr(), col.data_ptr(), x.data_ptr(), ldx, g.data_ptr(),
+                            x.shape[1], out.data_ptr())
         return out
 
 
-def _check(crow: torch.Tensor, col: torch.Tensor, *floats: torch.Tensor) -> None:
-    for name, tensor in (("crow", crow), ("col", col)):
-        if tensor.dtype is not torch.int64 or not tensor.is_cpu or not tensor.is_contiguous():
-            raise ValueError(f"{name} must be a contiguous int64 CPU tensor")
+def _check(crow: torch.Tensor, col: torch.Tensor, *floats: torch.Tensor, index: torch.dtype = torch.int64) -> None:
+    for name, tensor, dtype in (("crow", crow, torch.int64), ("col", col, index)):
+        if tensor.dtype is not dtype or not tensor.is_cpu or not tensor.is_contiguous():
+            raise ValueError(f"{name} must be a contiguous {str(dtype).removeprefix('torch.')} CPU tensor")
     for tensor in floats:
         if tensor.dtype is not torch.float32 or not tensor.is_cpu or not tensor.is_contiguous():
             raise ValueError("native kernels take contiguous float32 CPU tensors")
+
+
+def _row_stride(x: torch.Tensor) -> int:
+    """The row stride of a float32 CPU matrix whose rows are contiguous (``ValueError`` otherwise)."""
+    if x.dtype is not torch.float32 or not x.is_cpu or x.dim() != 2 or (x.shape[1] > 1 and x.stride(1) != 1):
+        raise ValueError("native kernels take float32 CPU matrices with contiguous rows")
+    return max(x.stride(0), x.shape[1]) if x.shape[0] > 1 else x.shape[1]
+
+
+def feature_major_stride(batch: int) -> int:
+    """The row stride (in floats) to give a feature-major batch (features × ``batch``) for the blocked
+    kernels: ``batch`` rounded up to an odd number of 64-byte cache lines. With a stride of an even
+    number of lines (batch 256: 16 lines), the rows a kernel's sweep reads fall into a fraction of
+    the L1 cache's sets and evict each other; an odd number spreads them over every set."""
+    lines = -(-batch // 16)
+    return 16 * (lines + 1 - lines % 2)
 
 
 def supports(*tensors: torch.Tensor) -> bool:

@@ -202,6 +202,7 @@ class TopologyUpdater:
                 raise RuntimeError(f"{self.algorithm!r} grew {grown.numel()} connections instead of {k}")
             param, changed = layer.replace_connections(dropped, grown)
             reset_optimizer_state(self.optimizers, param, changed)
+            layer.order_for_kernels_(self.optimizers)
         layer.dense_grad = None
         return LayerUpdateStats(
             pruned=k, grown=k, nnz=nnz, density=nnz / numel,

@@ -74,3 +74,23 @@ def test_bad_n_real_is_rejected() -> None:
     env = _noisy_vec_env(n_envs=1)
     with pytest.raises(ValueError, match="n_real must be the number of real features"):
         NoiseFreeReplayBuffer(10, env.observation_space, env.action_space, n_real=None)
+
+
+def test_sampled_observations_are_feature_major_at_the_kernels_stride(tiny: Callable) -> None:
+    from sparse_rl.sparse.native import feature_major_stride
+
+    model = SparseSAC("MlpPolicy", _noisy_vec_env(n_envs=1), **tiny(learning_starts=50)).learn(120)
+    buffer = model.replay_buffer
+    samples = buffer.sample(37)
+    for observations in (samples.observations, samples.next_observations):
+        assert observations.shape == (37, buffer.full_observation_space.shape[0])
+        assert observations.t().stride() == (feature_major_stride(37), 1)
+    np.random.seed(5)
+    rows = np.array([3, 9, 4])
+    batch = buffer._get_samples(rows)
+    np.random.seed(5)
+    env_indices = np.random.randint(0, high=1, size=3)
+    indices = buffer.noise_index[rows, env_indices] - np.uint64(1)
+    expected = buffer.rebuild(buffer.observations[rows, env_indices], indices, env_indices,
+                              buffer.obs_permuted[rows, env_indices])
+    assert np.array_equal(batch.observations.numpy(), expected)

@@ -36,6 +36,14 @@ def _twins(in_features: int, out_features: int, density: float, seed: int = 0,
     return masked, csr
 
 
+def _by_position(layer: SparseLinear, per_slot: torch.Tensor) -> torch.Tensor:
+    """A per-slot tensor of a csr layer laid out as a dense (out_features × in_features) matrix."""
+    assert isinstance(layer, CSRSparseLinear)
+    dense = per_slot.new_zeros(layer.in_features * layer.out_features)
+    dense[layer.flat_index] = per_slot.detach()
+    return dense.view(layer.out_features, layer.in_features)
+
+
 def _slot_grads(layer: SparseLinear) -> torch.Tensor:
     """The csr layer's ``values`` gradient, in the order of its active positions."""
     assert isinstance(layer, CSRSparseLinear) and layer.values.grad is not None
@@ -308,24 +316,28 @@ def test_invariants_on_csr(algorithm: str, in_features: int, out_features: int, 
         optimizer.zero_grad()
         model(x).pow(2).mean().backward()
         optimizer.step()
-        before = [(layer.mask.clone(), layer.flat_index.clone()) for layer in layers]
+        state = optimizer.state
+        before = [(layer.mask.clone(), layer.flat_index.clone(), _by_position(layer, layer.values),
+                   _by_position(layer, state[layer.values]["exp_avg"]),
+                   _by_position(layer, state[layer.values]["exp_avg_sq"])) for layer in layers]
         update = updater.step()
-        for layer, (mask_before, index_before), count in zip(layers, before, counts):
+        for layer, (mask_before, index_before, *kept_before), count in zip(layers, before, counts):
             assert layer.nnz == count == int(layer.mask.sum()) == layer.flat_index.unique().numel()
             if update is None:
                 assert torch.equal(layer.flat_index, index_before)
                 continue
-            changed = (layer.flat_index != index_before).nonzero().squeeze(1)
+            assert layer.structure().in_kernel_order  # slots put back in the kernels' order
             grown = layer.mask & ~mask_before
             pruned = mask_before & ~layer.mask
-            assert int(grown.sum()) == int(pruned.sum()) == changed.numel() == update.layers[
+            kept = layer.mask & mask_before
+            assert int(grown.sum()) == int(pruned.sum()) == update.layers[
                 next(n for n, lay in updater.layers.items() if lay is layer)].pruned
-            # never regrown where pruned in this update; regrown start at zero with zeroed moments
-            assert not bool(mask_before.reshape(-1)[layer.flat_index[changed]].any())
-            assert torch.all(layer.values[changed] == 0)
-            state = optimizer.state[layer.values]
-            for key in ("exp_avg", "exp_avg_sq"):
-                assert torch.all(state[key][changed] == 0)
+            # regrown start at zero with zeroed moments; kept connections keep value and moments
+            after = (layer.values, state[layer.values]["exp_avg"], state[layer.values]["exp_avg_sq"])
+            for tensor, dense_before in zip(after, kept_before, strict=True):
+                dense_after = _by_position(layer, tensor)
+                assert torch.all(dense_after[grown] == 0)
+                assert torch.equal(dense_after[kept], dense_before[kept])
         n_updates += update is not None
     assert n_updates == 10
 
@@ -336,22 +348,23 @@ def test_followers_take_the_online_slots_and_polyak_pairs_the_same_connections()
     target = copy.deepcopy(online)
     with torch.no_grad():
         target[0].values.add_(1.0)
-    values_before, index_before = target[0].values.detach().clone(), target[0].flat_index.clone()
+    mask_before, values_before = target[0].mask.clone(), _by_position(target[0], target[0].values)
     updater = TopologyUpdater(online, algorithm="set", schedule=UpdateSchedule(interval=1, drop_fraction=0.3),
                               followers=[target], seed=0)
     updater.step()
     assert torch.equal(online[0].flat_index, target[0].flat_index)
-    changed = target[0].flat_index != index_before
-    assert int(changed.sum()) == updater.history[-1].changed
-    assert torch.all(target[0].values[changed] == 0)
-    assert torch.equal(target[0].values.detach()[~changed], values_before[~changed])
+    grown, kept = target[0].mask & ~mask_before, target[0].mask & mask_before
+    assert int(grown.sum()) == updater.history[-1].changed
+    values_after = _by_position(target[0], target[0].values)
+    assert torch.all(values_after[grown] == 0)
+    assert torch.equal(values_after[kept], values_before[kept])
     # Polyak averaging parameter by parameter now pairs each connection with itself.
     tau = 0.5
     with torch.no_grad():
         for p_target, p_online in zip(target.parameters(), online.parameters(), strict=True):
             p_target.mul_(1 - tau).add_(p_online, alpha=tau)
-    expected = (1 - tau) * (values_before + 0) + tau * online[0].values.detach()
-    assert torch.allclose(target[0].values[~changed], expected[~changed])
+    expected = (1 - tau) * values_before + tau * _by_position(online[0], online[0].values)
+    assert torch.allclose(_by_position(target[0], target[0].values)[kept], expected[kept])
 
 
 def test_a_follower_with_another_slot_order_is_reordered() -> None:
@@ -402,3 +415,106 @@ def test_a_batch_of_one_leaves_the_bias_alone(native_kernels: bool, monkeypatch:
     assert torch.equal(layer.bias.detach(), bias)
     torch.testing.assert_close(first, second)
     torch.testing.assert_close(first, x @ layer.weight.detach().t() + bias, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("native_kernels", [True, False])
+@pytest.mark.parametrize(("head", "tail", "batch"), [(300, 6, 9), (300, 6, 1), (40, 3, 70), (129, 1, 33)])
+def test_forward_concat_matches_the_concatenation(native_kernels: bool, head: int, tail: int, batch: int,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    if not native_kernels:
+        monkeypatch.setattr("sparse_rl.sparse.kernels.supports", lambda *tensors: False)
+    masked, csr = _twins(head + tail, 24, 0.2)
+    generator = torch.Generator().manual_seed(2)
+    x, a = torch.randn(batch, head, generator=generator), torch.randn(batch, tail, generator=generator)
+    x_masked, a_masked = x.clone().requires_grad_(), a.clone().requires_grad_()
+    x_csr, a_csr = x.clone().requires_grad_(), a.clone().requires_grad_()
+    masked.capture_dense_gradient()
+    csr.capture_dense_gradient()
+    y_masked, y_csr = masked.forward_concat(x_masked, a_masked), csr.forward_concat(x_csr, a_csr)
+    assert csr.structure().head == head and csr.structure().tail == tail
+    torch.testing.assert_close(y_csr, y_masked, atol=1e-5, rtol=1e-4)
+    grad_out = torch.randn(batch, 24, generator=generator)
+    y_masked.backward(grad_out)
+    y_csr.backward(grad_out)
+    for got, expected in ((x_csr.grad, x_masked.grad), (a_csr.grad, a_masked.grad), (csr.bias.grad, masked.bias.grad),
+                          (_slot_grads(csr), masked.weight.grad[masked.mask]), (csr.dense_grad, masked.dense_grad)):
+        torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
+
+
+def test_forward_concat_computes_only_the_gradients_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sparse_rl.sparse.kernels import CSRStructure
+
+    def unwanted(*args: object) -> None:
+        raise AssertionError("a gradient nobody asked for was computed")
+
+    monkeypatch.setattr(CSRStructure, "matmul_transposed", unwanted)
+    monkeypatch.setattr(CSRStructure, "sampled_grad", unwanted)
+    _, csr = _twins(300, 16, 0.1)
+    x, a = torch.randn(8, 297), torch.randn(8, 3, requires_grad=True)
+    csr.values.requires_grad_(False)
+    csr.bias.requires_grad_(False)
+    csr.forward_concat(x, a).sum().backward()
+    expected = csr.weight[:, 297:].sum(0).expand(8, 3)  # ∂/∂a of sum(W [x, a] + b)
+    torch.testing.assert_close(a.grad, expected)
+    assert csr.values.grad is None and x.grad is None
+
+
+def test_forward_concat_checks_the_widths_and_one_part_is_forward() -> None:
+    _, csr = _twins(30, 4, 0.5)
+    with pytest.raises(ValueError, match="the parts have 31 features in all, this layer takes 30"):
+        csr.forward_concat(torch.randn(2, 28), torch.randn(2, 3))
+    x = torch.randn(2, 30)
+    torch.testing.assert_close(csr.forward_concat(x), csr(x))
+    torch.testing.assert_close(csr.forward_concat(x[:, :20], x[:, 20:25], x[:, 25:]), csr(x), atol=1e-6, rtol=1e-5)
+
+
+def test_a_feature_major_input_is_read_in_place_at_any_row_stride() -> None:
+    from sparse_rl.sparse.kernels import feature_major
+
+    masked, csr = _twins(700, 32, 0.1)
+    x = torch.randn(50, 700)
+    padded = torch.empty(700, 64)[:, :50]
+    padded.copy_(x.t())
+    strided = padded.t().requires_grad_(False)
+    assert feature_major(strided).data_ptr() == padded.data_ptr()  # a view, no copy
+    assert feature_major(x).is_contiguous() and feature_major(x).data_ptr() != x.data_ptr()
+    torch.testing.assert_close(csr(strided), masked(x), atol=1e-5, rtol=1e-4)
+    csr(strided).square().sum().backward()
+    masked(x).square().sum().backward()
+    torch.testing.assert_close(_slot_grads(csr), masked.weight.grad[masked.mask], atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("native_kernels", [True, False])
+def test_kernel_order_changes_no_number_and_moves_the_optimizer_state(native_kernels: bool,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    if not native_kernels:
+        monkeypatch.setattr("sparse_rl.sparse.kernels.supports", lambda *tensors: False)
+    _, csr = _twins(400, 16, 0.1)
+    assert csr.structure().in_kernel_order  # a fresh layer starts in the kernels' order
+    x, a = torch.randn(12, 397), torch.randn(12, 3)
+    optimizer = torch.optim.Adam(csr.parameters(), lr=1e-2)
+
+    def step() -> tuple[torch.Tensor, torch.Tensor]:
+        optimizer.zero_grad()
+        y = csr.forward_concat(x, a)
+        y.square().sum().backward()
+        return y.detach(), _by_position(csr, csr.values.grad)
+
+    step()
+    optimizer.step()
+    with torch.no_grad():  # shuffle the slots, as a topology update or a loaded checkpoint may leave them
+        shuffle = torch.randperm(csr.nnz, generator=torch.Generator().manual_seed(3))
+        csr.flat_index.copy_(csr.flat_index[shuffle])
+        csr.values.copy_(csr.values[shuffle])
+        for key in ("exp_avg", "exp_avg_sq"):
+            optimizer.state[csr.values][key].copy_(optimizer.state[csr.values][key][shuffle])
+    moments = [_by_position(csr, optimizer.state[csr.values][key]) for key in ("exp_avg", "exp_avg_sq")]
+    y_shuffled, grad_shuffled = step()
+    assert not csr.structure().in_kernel_order
+    csr.order_for_kernels_([optimizer])
+    assert csr.structure().in_kernel_order and csr.structure().head == 397
+    for key, before in zip(("exp_avg", "exp_avg_sq"), moments, strict=True):
+        assert torch.equal(_by_position(csr, optimizer.state[csr.values][key]), before)
+    y_ordered, grad_ordered = step()
+    torch.testing.assert_close(y_ordered, y_shuffled)
+    torch.testing.assert_close(grad_ordered, grad_shuffled)
