@@ -1,7 +1,8 @@
 """Time one linear layer, forward + backward + Adam step, dense vs the masked and csr sparse backends.
 
-For each size on the grid (inputs 17, 256, 1,700, 17,000; 256 outputs; densities 1.0, 0.2, 0.1,
-0.05, 0.02) and batch 256, on one torch thread, it times a dense ``nn.Linear`` and a
+For each size on the grid (inputs 17, 256, 1,700, 17,000; 256 outputs; densities 1.0, 0.3, 0.2, 0.1,
+0.05, 0.02) and batch 256, on one torch thread, with the input feature-major in memory as the agents give it
+(a replay batch, another CSR layer's output), it times a dense ``nn.Linear`` and a
 ``SparseLinear`` on each backend, in interleaved repetitions (dense, masked, csr, dense, …, with the
 order rotated each round) so that the ratios to dense are measured under the same machine load.
 Two cases: the input of the layer needs no gradient (an input layer) or does (a hidden layer, or a
@@ -29,6 +30,7 @@ from torch import nn
 
 from sparse_rl.sparse import SparseLinear, TopologyUpdater, UpdateSchedule
 from sparse_rl.sparse.layers import resolve_backend
+from sparse_rl.sparse.native import feature_major_stride
 
 IMPLEMENTATIONS = ("dense", "masked", "csr")
 
@@ -61,7 +63,11 @@ def time_size(in_features: int, out_features: int, density: float, batch: int, i
     """Median milliseconds of forward + backward, Adam step and their sum for each implementation,
     interleaved."""
     torch.manual_seed(0)
-    x = torch.randn(batch, in_features, requires_grad=input_grad)
+    # Feature-major in memory, as the agents give it to their layers (a replay batch of
+    # NoiseFreeReplayBuffer, another CSR layer's output): x is the transpose of a padded
+    # (in_features × batch) matrix. Every implementation gets the same tensor.
+    x_t = torch.empty(in_features, feature_major_stride(batch))[:, :batch].copy_(torch.randn(in_features, batch))
+    x = x_t.t().requires_grad_(input_grad)
     runners = {kind: step_timer(make_layer(kind, in_features, out_features, density), x)
                for kind in IMPLEMENTATIONS}
     samples: dict[str, list[tuple[float, float]]] = {kind: [] for kind in IMPLEMENTATIONS}

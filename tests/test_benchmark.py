@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import sys
 from collections.abc import Callable, Sequence
@@ -262,6 +263,21 @@ def test_resume_skips_finished_runs_and_continues_a_killed_one(sweep_dir: Path) 
     third = RecordingBackend()
     run_sweep(sweep, out, backend=third, log=lambda line: None)
     assert third.given == []
+
+
+def test_a_run_another_process_is_training_is_not_trained_twice(sweep_dir: Path) -> None:
+    from sparse_rl.benchmark.execute import run_lock
+    from sparse_rl.benchmark.sweep import SweepIncomplete
+
+    sweep = _write_sweep(sweep_dir, agents={"SAC": TINY_SWEEP["agents"]["SAC"]}, seeds=1)
+    out = sweep_dir / "locked"
+    run_dir = out / "runs" / "Pendulum-v1-f0.9-SAC-s0"
+    with run_lock(run_dir):  # as a worker of an earlier, killed sweep that still trains this run
+        with pytest.raises(SweepIncomplete, match=rf"being trained by another process \(pid {os.getpid()}"):
+            run_sweep(sweep, out, backend=RecordingBackend(), log=lambda line: None)
+        assert not run_dir.exists()
+    outcome = run_sweep(sweep, out, backend=RecordingBackend(), log=lambda line: None)
+    assert outcome.finished == ["Pendulum-v1-f0.9-SAC-s0"]
 
 
 def test_the_same_sweep_on_a_local_ray_instance(sweep_dir: Path, local_sweep: Path) -> None:

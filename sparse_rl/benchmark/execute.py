@@ -15,9 +15,15 @@ import os
 import shutil
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+try:
+    import fcntl
+except ImportError:  # not POSIX (Windows): runs are not locked
+    fcntl = None  # type: ignore[assignment]
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
@@ -33,6 +39,44 @@ def init_worker(threads: int = 1) -> None:
     import torch
 
     torch.set_num_threads(threads)
+
+
+class RunLocked(RuntimeError):
+    """Another process holds the run's lock: it is training that run now."""
+
+
+@contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the run while it trains: ``<run dir>.lock`` beside the run's
+    directory, locked with ``flock``, so that the operating system releases it when the holder
+    dies (no stale locks after a kill). A sweep restarted while a worker of the killed one still
+    trains a run would otherwise train it twice into the same directory; with the lock, the second
+    attempt fails at once (:class:`RunLocked`, naming the holder's pid) and a later re-run of the
+    sweep picks the run up. Without ``fcntl`` (Windows) nothing is locked.
+
+    :param run_dir: the run's directory (it need not exist yet)
+    """
+    if fcntl is None:
+        yield
+        return
+    path = run_dir.with_name(run_dir.name + ".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle: IO[str] = path.open("a+", encoding="utf-8")
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise RunLocked(f"run {run_dir.name} is being trained by another process (pid {holder}, lock {path}); "
+                            "let it finish or stop it, then run the sweep again") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+    finally:
+        handle.close()  # releases the lock
 
 
 def execute_run(task: Mapping[str, Any]) -> dict[str, Any]:
@@ -55,16 +99,17 @@ def execute_run(task: Mapping[str, Any]) -> dict[str, Any]:
         config = config_from_dict(task["config"])
         run_dir = Path(task["run_dir"])
         resumed = False
-        if run_dir.is_dir() and (run_dir / runner.CONFIG_FILE).is_file() and latest_checkpoint(run_dir) is not None:
-            runner.resume(run_dir, progress_bar=False)
-            resumed = True
-        else:
-            if run_dir.exists():  # started, but killed before its first checkpoint: start again
-                shutil.rmtree(run_dir)
-            runner.train(config, progress_bar=False)
-        record = summarize_run(run_dir)
-        if not task.get("keep_checkpoints", False):
-            shutil.rmtree(run_dir / CHECKPOINTS, ignore_errors=True)
+        with run_lock(run_dir):
+            if run_dir.is_dir() and (run_dir / runner.CONFIG_FILE).is_file() and latest_checkpoint(run_dir) is not None:
+                runner.resume(run_dir, progress_bar=False)
+                resumed = True
+            else:
+                if run_dir.exists():  # started, but killed before its first checkpoint: start again
+                    shutil.rmtree(run_dir)
+                runner.train(config, progress_bar=False)
+            record = summarize_run(run_dir)
+            if not task.get("keep_checkpoints", False):
+                shutil.rmtree(run_dir / CHECKPOINTS, ignore_errors=True)
     except KeyboardInterrupt:
         raise
     except Exception as error:  # noqa: BLE001 - reported per run; the sweep goes on with the others

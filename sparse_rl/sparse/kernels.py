@@ -187,8 +187,8 @@ class CSRStructure:
     def matmul(self, values: torch.Tensor, x_t: torch.Tensor, bias: torch.Tensor | None = None,
                x_tail: torch.Tensor | None = None) -> torch.Tensor:
         """``yᵀ = W xᵀ (+ b)``, (out_features × batch), from the head's feature-major inputs ``x_t``
-        (head × batch, contiguous) and the tail's ``x_tail`` (batch × tail; needed when the
-        structure has a tail)."""
+        (head × batch, rows contiguous, any row stride: see :func:`feature_major`) and the tail's
+        ``x_tail`` (batch × tail; needed when the structure has a tail)."""
         batch = x_t.shape[1]
         if bias is not None:
             # A fresh tensor: at batch 1, ``expand(...).contiguous()`` would be a view of the bias itself,
@@ -240,8 +240,8 @@ class CSRStructure:
 
     def sampled_grad(self, x_t: torch.Tensor, grad_t: torch.Tensor, x_tail: torch.Tensor | None = None) -> torch.Tensor:
         """``∂L/∂values`` in slot order: ``(gᵀ x)[r, c]`` at each active position only, from the
-        head's ``x_t`` (head × batch) and ``grad_t`` (out_features × batch), both contiguous, and
-        the tail's ``x_tail`` (batch × tail)."""
+        head's ``x_t`` (head × batch, rows contiguous), ``grad_t`` (out_features × batch,
+        contiguous) and the tail's ``x_tail`` (batch × tail)."""
         grad = x_t.new_zeros(self.nnz)
         if self.nnz == 0 or x_t.shape[1] == 0:
             return grad

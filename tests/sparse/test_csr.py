@@ -468,9 +468,13 @@ def test_forward_concat_checks_the_widths_and_one_part_is_forward() -> None:
     torch.testing.assert_close(csr.forward_concat(x[:, :20], x[:, 20:25], x[:, 25:]), csr(x), atol=1e-6, rtol=1e-5)
 
 
-def test_a_feature_major_input_is_read_in_place_at_any_row_stride() -> None:
+@pytest.mark.parametrize("native_kernels", [True, False])
+def test_a_feature_major_input_is_read_in_place_at_any_row_stride(native_kernels: bool,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     from sparse_rl.sparse.kernels import feature_major
 
+    if not native_kernels:
+        monkeypatch.setattr("sparse_rl.sparse.kernels.supports", lambda *tensors: False)
     masked, csr = _twins(700, 32, 0.1)
     x = torch.randn(50, 700)
     padded = torch.empty(700, 64)[:, :50]
