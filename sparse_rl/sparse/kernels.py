@@ -78,7 +78,7 @@ class CSRStructure:
     :param block_col: column of each connection within its block (int32), blocked order
     :param t_slots: slots in column-major order (the CSR order of ``Wᵀ``)
     :param t_crow: row pointers of ``Wᵀ`` (in_features + 1)
-    :param t_col: column (= output unit) of each connection of ``Wᵀ``
+    :param t_col: column (= output unit) of each connection of ``Wᵀ`` (int32)
     :param tail_slots: slots of the tail's connections
     :param tail_rows: their output units
     :param tail_cols: their inputs, counted from ``head``
@@ -165,7 +165,7 @@ class CSRStructure:
         in_kernel_order = bool(torch.equal(kernel_order, torch.arange(kernel_order.numel(), device=device)))
         return cls(in_features, out_features, head, width, sorted_positions, sorted_slots,
                    block_slots, block_crow, (h_cols[block_order] - block_of * width).to(torch.int32),
-                   sorted_slots[t_order], t_crow, rows[t_order],
+                   sorted_slots[t_order], t_crow, rows[t_order].to(torch.int32),
                    tail_slots, rows[in_tail], cols[in_tail] - head, in_kernel_order)
 
     def kernel_order(self) -> torch.Tensor:
@@ -229,9 +229,10 @@ class CSRStructure:
             return out
         values_t = values.detach().index_select(0, self.t_slots[:count])
         if supports(values_t, grad_t):
-            native_kernels().spmm_acc(crow, self.t_col, values_t, grad_t, out)
+            # Wᵀ as one block of out_features columns
+            native_kernels().spmm_blocked(crow, self.t_col, values_t, self.out_features, grad_t, out)
             return out
-        weights_t = _csr(crow, self.t_col[:count], values_t, (self.head, self.out_features))
+        weights_t = _csr(crow, self.t_col[:count].long(), values_t, (self.head, self.out_features))
         return out.addmm_(weights_t, grad_t)
 
     def tail_input_grad(self, values: torch.Tensor, grad_t: torch.Tensor) -> torch.Tensor:
@@ -258,7 +259,7 @@ class CSRStructure:
             sampled = native_kernels().sddmm_blocked(self.block_crow, self.block_col, self.width, x_t, grad_t)
             return grad.index_copy_(0, self.block_slots, sampled)
         count = int(self.t_crow[self.head])
-        pattern = _csr(self.t_crow[: self.head + 1], self.t_col[:count], x_t.new_zeros(count),
+        pattern = _csr(self.t_crow[: self.head + 1], self.t_col[:count].long(), x_t.new_zeros(count),
                        (self.head, self.out_features))
         sampled = torch.sparse.sampled_addmm(pattern, x_t, grad_t.t(), beta=0.0).values()
         return grad.index_copy_(0, self.t_slots[:count], sampled)

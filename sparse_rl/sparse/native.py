@@ -1,10 +1,10 @@
 """Native CPU kernels of the ``csr`` backend, compiled on first use and loaded with :mod:`ctypes`.
 
 torch's own CSR × dense product (MKL) reaches a fraction of the dense GEMM's speed, so a CSR layer
-only beats a dense one at low density. The kernels of ``native_kernels.c`` (a column-blocked CSR ×
-dense product and a column-blocked gradient sampled at the nonzeros, both on feature-major
-activations, and a plain CSR × dense product for the input gradient) keep a tile of the batch in
-vector registers and are several times faster; ``scripts/bench_layer.py`` measures both paths.
+only beats a dense one at low density. The two kernels of ``native_kernels.c`` (a column-blocked CSR
+× dense product, also used with one block as a plain CSR product, and a column-blocked gradient
+sampled at the nonzeros, both on feature-major activations) keep a tile of the batch in vector
+registers and are several times faster; ``scripts/bench_layer.py`` measures both paths.
 
 The C file is compiled once per machine with the system's C compiler (``$CC``, else ``cc`` or
 ``gcc``; ``-O3 -march=native``) into a cache directory (``$SPARSE_RL_CACHE_DIR``, else
@@ -45,26 +45,13 @@ class NativeKernels:
 
     def __init__(self, library: ctypes.CDLL, path: Path) -> None:
         self.path = path
-        self._spmm = library.sparse_rl_spmm_acc
         self._spmm_blocked = library.sparse_rl_spmm_blocked
         self._sddmm_blocked = library.sparse_rl_sddmm_blocked
-        self._spmm.argtypes = [_INT64, _PTR, _PTR, _PTR, _PTR, _INT64, _PTR]
-        self._spmm.restype = None
         # (blocks, width, rows, crow, col, val, x, ldx, batch, y) and (..., col, x, ldx, g, batch, out)
         self._spmm_blocked.argtypes = [_INT64, _INT64, _INT64, _PTR, _PTR, _PTR, _PTR, _INT64, _INT64, _PTR]
         self._sddmm_blocked.argtypes = [_INT64, _INT64, _INT64, _PTR, _PTR, _PTR, _INT64, _PTR, _INT64, _PTR]
         for function in (self._spmm_blocked, self._sddmm_blocked):
             function.restype = None
-
-    def spmm_acc(self, crow: torch.Tensor, col: torch.Tensor, val: torch.Tensor, x: torch.Tensor,
-                 y: torch.Tensor) -> None:
-        """``y += A x`` in place, for the CSR matrix ``A = (crow, col, val)`` (rows × ``x.shape[0]``)
-        and feature-major ``x`` (columns of A × batch), ``y`` (rows × batch)."""
-        rows = crow.numel() - 1
-        _check(crow, col, val, x, y)
-        if y.shape != (rows, x.shape[1]):
-            raise ValueError(f"y must have shape {(rows, x.shape[1])}, got {tuple(y.shape)}")
-        self._spmm(rows, crow.data_ptr(), col.data_ptr(), val.data_ptr(), x.data_ptr(), x.shape[1], y.data_ptr())
 
     def spmm_blocked(self, crow: torch.Tensor, col: torch.Tensor, val: torch.Tensor, width: int, x: torch.Tensor,
                      y: torch.Tensor) -> None:

@@ -1,20 +1,17 @@
 /*
  * Native CPU kernels of the csr backend (sparse_rl.sparse.native loads them through ctypes).
  *
- * Activations are feature-major: a matrix of `rows` x `batch` float32, row-major, so that a row
- * (one feature over the batch) is a contiguous run of `batch` numbers. A sparse matrix is CSR:
- * row pointers `crow` (rows + 1), column indices `col` and values `val` (nnz each).
+ * Activations are feature-major: a matrix of `rows` x `batch` float32 whose rows (one feature over
+ * the batch) are contiguous runs of `batch` numbers, `ldx` apart. A sparse matrix is CSR: row
+ * pointers `crow`, column indices `col` and values `val` (nnz each).
  *
- * The batch is processed in tiles of 64 floats whose accumulators stay in vector registers
- * (8 AVX2 registers), so each nonzero costs 8 loads and 8 fused multiply-adds per tile; a batch
- * that is not a multiple of 64 takes one more pass for its remaining groups of 8, and one scalar
- * pass for its last few floats (batch 100 = 64 + 4 × 8 + 4: three passes over each row).
- *
- * The blocked kernels (spmm_blocked, sddmm_blocked) split the inputs into column blocks, each a
- * CSR matrix of its own, and sweep a block one batch tile at a time: the tile of the block's
- * inputs that the sweep reads (128 inputs x 64 floats = 32 KiB) then stays in the L1 cache, where
- * a sweep over all the batch reads from L2. On a Zen 3 core this doubles the rate of the forward
- * product at 17,000 inputs and 20% density (scripts/bench_layer.py measures it).
+ * Both kernels split the inputs into column blocks, each a CSR matrix of its own, and sweep a block
+ * one batch tile at a time: the tile of the block's inputs that the sweep reads (128 inputs x 64
+ * floats = 32 KiB) then mostly stays in the L1 cache, where a sweep over all the batch reads from
+ * L2. In the product, a tile's accumulators stay in vector registers (8 AVX2 registers for 64
+ * floats), so each nonzero costs 8 loads and 8 fused multiply-adds per tile; a batch that is not a
+ * multiple of the tile takes one more pass for its remaining groups of 8, and one scalar pass for
+ * its last few floats. A plain CSR product is the case of one block (the input gradient Wᵀ g).
  */
 #include <stdint.h>
 #include <string.h>
@@ -210,65 +207,6 @@ void sparse_rl_sddmm_blocked(int64_t blocks, int64_t width, int64_t rows, const 
                     out[k] += sum;
                 }
             }
-        }
-    }
-}
-
-/* y[r, b0 : b0 + 8 * CHUNKS] += sum_{k in [k0, k1)} val[k] * x[col[k], b0 : ...], with CHUNKS
- * accumulators of 8 floats in registers. Called with a constant CHUNKS (1 to 8), each call site is
- * specialised and fully unrolled by the compiler. */
-static inline __attribute__((always_inline)) void tile(int chunks, int64_t k0, int64_t k1, const int64_t *col,
-                                                       const float *val, const float *x, int64_t batch,
-                                                       int64_t b0, float *yr)
-{
-    v8f acc[8];
-    for (int c = 0; c < chunks; ++c)
-        acc[c] = load8(yr + b0 + 8 * c);
-    for (int64_t k = k0; k < k1; ++k) {
-        const float w = val[k];
-        const float *xr = x + col[k] * batch + b0;
-        for (int c = 0; c < chunks; ++c)
-            acc[c] += w * load8(xr + 8 * c);
-    }
-    for (int c = 0; c < chunks; ++c)
-        store8(yr + b0 + 8 * c, acc[c]);
-}
-
-/* y[r, :] += sum_k val[k] * x[col[k], :] for every row r of the CSR matrix (crow, col, val).
- * The batch goes in tiles of 64 floats (8 accumulators), then one pass for the remaining whole
- * groups of 8 (1 to 7 accumulators), then one scalar pass for the last < 8 floats. */
-void sparse_rl_spmm_acc(int64_t rows, const int64_t *crow, const int64_t *col, const float *val,
-                        const float *x, int64_t batch, float *y)
-{
-    const int64_t full = batch - batch % 64, chunks = (batch % 64) / 8, tail = batch % 8;
-    for (int64_t r = 0; r < rows; ++r) {
-        const int64_t k0 = crow[r], k1 = crow[r + 1];
-        if (k0 == k1)
-            continue;
-        float *yr = y + r * batch;
-        for (int64_t b0 = 0; b0 < full; b0 += 64)
-            tile(8, k0, k1, col, val, x, batch, b0, yr);
-        switch (chunks) {
-        case 1: tile(1, k0, k1, col, val, x, batch, full, yr); break;
-        case 2: tile(2, k0, k1, col, val, x, batch, full, yr); break;
-        case 3: tile(3, k0, k1, col, val, x, batch, full, yr); break;
-        case 4: tile(4, k0, k1, col, val, x, batch, full, yr); break;
-        case 5: tile(5, k0, k1, col, val, x, batch, full, yr); break;
-        case 6: tile(6, k0, k1, col, val, x, batch, full, yr); break;
-        case 7: tile(7, k0, k1, col, val, x, batch, full, yr); break;
-        default: break;
-        }
-        if (tail > 0) {
-            const int64_t b0 = batch - tail;
-            float acc[8] = {0};
-            for (int64_t k = k0; k < k1; ++k) {
-                const float w = val[k];
-                const float *xr = x + col[k] * batch + b0;
-                for (int64_t i = 0; i < tail; ++i)
-                    acc[i] += w * xr[i];
-            }
-            for (int64_t i = 0; i < tail; ++i)
-                yr[b0 + i] += acc[i];
         }
     }
 }

@@ -60,15 +60,19 @@ def test_kernels_equal_dense_products(kernels: native.NativeKernels, batch: int,
 
 
 def test_kernels_check_their_arguments(kernels: native.NativeKernels) -> None:
-    crow, col = torch.tensor([0, 1]), torch.tensor([0])
+    crow, col = torch.tensor([0, 1]), torch.tensor([0], dtype=torch.int32)
     with pytest.raises(ValueError, match="float32"):
-        kernels.spmm_acc(crow, col, torch.ones(1, dtype=torch.float64), torch.ones(1, 4), torch.zeros(1, 4))
+        kernels.spmm_blocked(crow, col, torch.ones(1, dtype=torch.float64), 1, torch.ones(1, 4), torch.zeros(1, 4))
     with pytest.raises(ValueError, match="int64"):
-        kernels.spmm_acc(crow.int(), col, torch.ones(1), torch.ones(1, 4), torch.zeros(1, 4))
+        kernels.spmm_blocked(crow.int(), col, torch.ones(1), 1, torch.ones(1, 4), torch.zeros(1, 4))
+    with pytest.raises(ValueError, match="int32"):
+        kernels.spmm_blocked(crow, col.long(), torch.ones(1), 1, torch.ones(1, 4), torch.zeros(1, 4))
     with pytest.raises(ValueError, match="shape"):
-        kernels.spmm_acc(crow, col, torch.ones(1), torch.ones(1, 4), torch.zeros(2, 4))
+        kernels.spmm_blocked(crow, col, torch.ones(1), 1, torch.ones(1, 4), torch.zeros(2, 4))
     with pytest.raises(ValueError, match="contiguous"):
-        kernels.spmm_acc(crow, col, torch.ones(1), torch.ones(4, 2).t(), torch.zeros(1, 4))
+        kernels.spmm_blocked(crow, col, torch.ones(1), 1, torch.ones(4, 2).t()[:1], torch.zeros(1, 4))
+    with pytest.raises(ValueError, match="out must hold 1 numbers"):
+        kernels.sddmm_blocked(crow, col, 1, torch.ones(1, 4), torch.ones(1, 4), out=torch.zeros(2))
 
 
 def test_native_and_torch_paths_agree(kernels: native.NativeKernels, monkeypatch: pytest.MonkeyPatch) -> None:
