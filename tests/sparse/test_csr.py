@@ -36,6 +36,14 @@ def _twins(in_features: int, out_features: int, density: float, seed: int = 0,
     return masked, csr
 
 
+@pytest.fixture(params=["native", "torch"])
+def kernel_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test on the native kernels (where they build) and on torch's sparse kernels."""
+    if request.param == "torch":
+        monkeypatch.setattr("sparse_rl.sparse.kernels.supports", lambda *tensors: False)
+    return request.param
+
+
 def _by_position(layer: SparseLinear, per_slot: torch.Tensor) -> torch.Tensor:
     """A per-slot tensor of a csr layer laid out as a dense (out_features × in_features) matrix."""
     assert isinstance(layer, CSRSparseLinear)
@@ -401,11 +409,8 @@ def test_density_one_csr_copies_a_dense_layer() -> None:
     assert torch.equal(layer.weight.detach(), dense.weight.detach())
 
 
-@pytest.mark.parametrize("native_kernels", [True, False])
-def test_a_batch_of_one_leaves_the_bias_alone(native_kernels: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_batch_of_one_leaves_the_bias_alone(kernel_path: str) -> None:
     # Regression: at batch 1 the result was a view of the bias, and the product accumulated into it.
-    if not native_kernels:
-        monkeypatch.setattr("sparse_rl.sparse.kernels.supports", lambda *tensors: False)
     torch.manual_seed(0)
     layer = SparseLinear(300, 8, density=0.1, backend="csr")
     bias = layer.bias.detach().clone()
@@ -417,12 +422,8 @@ def test_a_batch_of_one_leaves_the_bias_alone(native_kernels: bool, monkeypatch:
     torch.testing.assert_close(first, x @ layer.weight.detach().t() + bias, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("native_kernels", [True, False])
 @pytest.mark.parametrize(("head", "tail", "batch"), [(300, 6, 9), (300, 6, 1), (40, 3, 70), (129, 1, 33)])
-def test_forward_concat_matches_the_concatenation(native_kernels: bool, head: int, tail: int, batch: int,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    if not native_kernels:
-        monkeypatch.setattr("sparse_rl.sparse.kernels.supports", lambda *tensors: False)
+def test_forward_concat_matches_the_concatenation(kernel_path: str, head: int, tail: int, batch: int) -> None:
     masked, csr = _twins(head + tail, 24, 0.2)
     generator = torch.Generator().manual_seed(2)
     x, a = torch.randn(batch, head, generator=generator), torch.randn(batch, tail, generator=generator)
@@ -468,13 +469,9 @@ def test_forward_concat_checks_the_widths_and_one_part_is_forward() -> None:
     torch.testing.assert_close(csr.forward_concat(x[:, :20], x[:, 20:25], x[:, 25:]), csr(x), atol=1e-6, rtol=1e-5)
 
 
-@pytest.mark.parametrize("native_kernels", [True, False])
-def test_a_feature_major_input_is_read_in_place_at_any_row_stride(native_kernels: bool,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_feature_major_input_is_read_in_place_at_any_row_stride(kernel_path: str) -> None:
     from sparse_rl.sparse.kernels import feature_major
 
-    if not native_kernels:
-        monkeypatch.setattr("sparse_rl.sparse.kernels.supports", lambda *tensors: False)
     masked, csr = _twins(700, 32, 0.1)
     x = torch.randn(50, 700)
     padded = torch.empty(700, 64)[:, :50]
@@ -488,11 +485,7 @@ def test_a_feature_major_input_is_read_in_place_at_any_row_stride(native_kernels
     torch.testing.assert_close(_slot_grads(csr), masked.weight.grad[masked.mask], atol=1e-4, rtol=1e-4)
 
 
-@pytest.mark.parametrize("native_kernels", [True, False])
-def test_kernel_order_changes_no_number_and_moves_the_optimizer_state(native_kernels: bool,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    if not native_kernels:
-        monkeypatch.setattr("sparse_rl.sparse.kernels.supports", lambda *tensors: False)
+def test_kernel_order_changes_no_number_and_moves_the_optimizer_state(kernel_path: str) -> None:
     _, csr = _twins(400, 16, 0.1)
     assert csr.structure().in_kernel_order  # a fresh layer starts in the kernels' order
     x, a = torch.randn(12, 397), torch.randn(12, 3)
