@@ -130,7 +130,7 @@ def native_kernels() -> NativeKernels | None:
     if os.environ.get("SPARSE_RL_NATIVE", "1").strip().lower() in ("0", "false", "no", "off"):
         return None
     try:
-        path = _build()
+        path = build_library(SOURCE)
         return NativeKernels(ctypes.CDLL(str(path)), path)
     except (OSError, RuntimeError, subprocess.SubprocessError) as error:
         warnings.warn(f"sparse_rl: native csr kernels unavailable ({error}); using torch's sparse kernels, "
@@ -162,19 +162,27 @@ def _compiler() -> str:
     raise RuntimeError("no C compiler found (set $CC, or install gcc)")
 
 
-def _build() -> Path:
-    source = SOURCE.read_bytes()
+def build_library(source_path: Path, extra_flags: tuple[str, ...] = ()) -> Path:
+    """Compile ``source_path`` (a C file) into a shared library in the cache directory, once per
+    source, flags and CPU (see the module docstring), and return its path.
+
+    :param source_path: the C source
+    :param extra_flags: compiler flags added to each of :data:`FLAG_SETS`
+    :raises RuntimeError: without a compiler, or when every flag set fails
+    """
+    source = source_path.read_bytes()
     compiler = _compiler()
     errors = []
-    for flags in FLAG_SETS:
+    for base_flags in FLAG_SETS:
+        flags = (*base_flags, *extra_flags)
         key = hashlib.sha256(source + " ".join((compiler, *flags)).encode() + _cpu_fingerprint().encode()).hexdigest()
-        target = _cache_dir() / f"native_kernels-{key[:16]}.so"
+        target = _cache_dir() / f"{source_path.stem}-{key[:16]}.so"
         if target.exists():
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
             built = Path(scratch) / target.name
-            result = subprocess.run([compiler, *flags, "-o", str(built), str(SOURCE)], capture_output=True,
+            result = subprocess.run([compiler, *flags, "-o", str(built), str(source_path)], capture_output=True,
                                     text=True, timeout=120)
             if result.returncode == 0:
                 os.replace(built, target)  # atomic: a worker racing us loads a complete file
