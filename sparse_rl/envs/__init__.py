@@ -1,8 +1,9 @@
 """Extremely noisy environments (ENE), feature permutation and the env factory.
 
 The ENE of Grooten et al. (AAMAS 2023) appends i.i.d. noise features after the real observation
-(:class:`NoisyObservation`), regenerable from ``(noise seed, observation index)`` (:class:`CounterNoise`
-by default, :class:`IndexedNoise` for any distribution, :class:`TableNoise` deprecated); the transfer experiment permutes all features once
+(:class:`NoisyObservation`), regenerable from ``(noise seed, observation index)``
+(:class:`CounterNoise` by default, :class:`IndexedNoise` for any distribution, :class:`TableNoise`
+deprecated); the transfer experiment permutes all features once
 (:class:`FeaturePermutation`); :func:`make_env` builds both from an :class:`EnvConfig`.
 """
 
