@@ -114,6 +114,45 @@ def _format(value: Any) -> Any:
 
 
 # --------------------------------------------------------------------------------------------------
+# topology.csv
+
+#: the columns of ``topology.csv`` before the per-network filtering metrics
+TOPOLOGY_FIELDS = ("timesteps", "gradient_step", "updated", "changed", "drop_fraction")
+
+
+def filtering_columns(model: Any) -> dict[str, float]:
+    """The filtering metrics of ``model``'s sparse input layers as flat columns
+    (``in_degree_real_actor``, ``topk_precision_qf0``…; see
+    :class:`~sparse_rl.sparse.connectivity.FilteringMetrics`); empty for a model without them."""
+    if not hasattr(model, "input_filtering"):
+        return {}
+    return {f"{key}_{network}": value for network, metrics in model.input_filtering().items()
+            for key, value in metrics.as_dict().items()}
+
+
+class TopologyLog:
+    """``topology.csv``: a row after every topology update of a sparse agent: when (env steps,
+    gradient step), which updater (``actor`` or ``critic``), how many connections moved, and the
+    filtering metrics of every input layer at that moment (:func:`filtering_columns`). Listens
+    through ``model.add_topology_listener``.
+
+    :param path: the CSV file
+    :param model: a ``SparseSAC`` / ``SparseTD3``
+    """
+
+    def __init__(self, path: str | Path, model: Any) -> None:
+        self.model = model
+        self.log = MetricsLog(path, [*TOPOLOGY_FIELDS, *filtering_columns(model)])
+        model.add_topology_listener(self)
+
+    def __call__(self, network: str, update: Any) -> None:
+        """Topology listener: append the row of this update."""
+        self.log.append({"timesteps": int(self.model.num_timesteps), "gradient_step": update.step,
+                         "updated": network, "changed": update.changed, "drop_fraction": update.drop_fraction,
+                         **filtering_columns(self.model)})
+
+
+# --------------------------------------------------------------------------------------------------
 # NaN guard
 
 

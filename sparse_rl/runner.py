@@ -41,6 +41,8 @@ from sparse_rl.callbacks import (
     MetricsLog,
     NanGuardCallback,
     ProgressBarCallback,
+    TopologyLog,
+    filtering_columns,
 )
 from sparse_rl.checkpoint import (
     CHECKPOINTS,
@@ -58,6 +60,7 @@ from sparse_rl.config import ConfigError, ExperimentConfig, UserError, config_fr
 
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.csv"
+TOPOLOGY_FILE = "topology.csv"
 TB_DIR = "tb"
 CONNECTIVITY_DIR = "connectivity"
 FINAL_MODEL = "model.zip"
@@ -418,7 +421,9 @@ class _Session:
         offset = float(self.resumed_from.state.get("wall_time_s", 0.0)) if self.resumed_from else 0.0
         self.evaluation = EvalCallback(self.eval_env, self.metrics, config.eval.freq, config.eval.n_episodes,
                                        deterministic=config.eval.deterministic, guard=self.guard,
-                                       wall_time_offset=offset, extra=_real_shares, verbose=config.run.verbose)
+                                       wall_time_offset=offset, extra=filtering_columns, verbose=config.run.verbose)
+        if hasattr(self.model, "add_topology_listener"):
+            TopologyLog(self.run_dir / TOPOLOGY_FILE, self.model)
         if self.resumed_from and self.resumed_from.state.get("last_eval"):
             self.evaluation.last_result = tuple(self.resumed_from.state["last_eval"])  # type: ignore[assignment]
         self.checkpoints = CheckpointCallback(
@@ -595,8 +600,9 @@ def resume(run_dir: str | Path, overrides: Sequence[str] = (), checkpoint: str |
     rng = _read_rng(found)
     restore_rng(rng, model)
     env.seed(config.seed + found.step)  # a fresh episode, seeded from the step it starts at
-    if (run_dir / METRICS_FILE).is_file():
-        MetricsLog(run_dir / METRICS_FILE).truncate_after(found.step)
+    for log_file in (METRICS_FILE, TOPOLOGY_FILE):
+        if (run_dir / log_file).is_file():
+            MetricsLog(run_dir / log_file).truncate_after(found.step)
     return _Session(config, run_dir, model, env, found, progress_bar).learn()
 
 
@@ -752,12 +758,7 @@ def _env_attribute(env: Any, name: str, default: Any) -> Any:
 def _metric_fields(model: Any) -> list[str]:
     from sparse_rl.callbacks import METRICS_FIELDS
 
-    return [*METRICS_FIELDS, *sorted(_real_shares(model))]
-
-
-def _real_shares(model: Any) -> dict[str, float]:
-    shares = model.input_real_shares() if hasattr(model, "input_real_shares") else {}
-    return {f"real_share_{name}": float(value) for name, value in shares.items()}
+    return [*METRICS_FIELDS, *filtering_columns(model)]
 
 
 def _version() -> str:

@@ -23,7 +23,7 @@ from sparse_rl.agents.buffers import NoiseFreeReplayBuffer
 from sparse_rl.agents.networks import input_layers, linear_layers, policy_networks
 from sparse_rl.agents.policies import SparsePolicyMixin
 from sparse_rl.agents.sparsity import SparsityConfig, resolve_sparsity
-from sparse_rl.analysis.metrics import real_share
+from sparse_rl.sparse.connectivity import FilteringMetrics, filtering_metrics
 from sparse_rl.sparse.layers import SparseLinear
 from sparse_rl.sparse.topology import TopologyUpdate, TopologyUpdater
 
@@ -171,28 +171,33 @@ class SparseTrainingMixin:
         mask = env.get_attr("real_feature_mask", indices=[0])[0]
         return None if mask is None else np.asarray(mask, dtype=bool)
 
-    def input_real_shares(self) -> dict[str, float]:
-        """Share of each sparse input layer's connections that sit on real features (actions
-        count as real for the critics' input layers)."""
+    def input_filtering(self) -> dict[str, FilteringMetrics]:
+        """How well each sparse input layer (actor, qf0, qf1…) has found the real features: mean
+        in-degree of real vs noise columns, real fill, top-n_real strength precision, real share
+        (:class:`~sparse_rl.sparse.connectivity.FilteringMetrics`). Empty when the env does not
+        say which features are real."""
         observation_mask = self.real_feature_mask()
         if observation_mask is None:
             return {}
-        shares = {}
+        metrics = {}
         for name, layer in input_layers(self.policy).items():  # type: ignore[attr-defined]
-            if not isinstance(layer, SparseLinear):
-                continue
-            extra = layer.in_features - observation_mask.size
-            if extra < 0:
-                continue
-            columns = np.concatenate([observation_mask, np.ones(extra, dtype=bool)])
-            shares[name] = real_share(layer.mask, columns)
-        return shares
+            if isinstance(layer, SparseLinear) and layer.in_features >= observation_mask.size:
+                metrics[name] = filtering_metrics(layer.mask, layer.weight, observation_mask)
+        return metrics
+
+    def input_real_shares(self) -> dict[str, float]:
+        """Share of each sparse input layer's connections that sit on real features (actions
+        count as real for the critics' input layers)."""
+        return {name: metrics.real_share for name, metrics in self.input_filtering().items()}
 
     def _record_sparsity(self) -> None:
-        for name, density in self.network_densities().items():
-            self.logger.record(f"sparsity/{name}/density", density)  # type: ignore[attr-defined]
-        for name, share in self.input_real_shares().items():
-            self.logger.record(f"sparsity/{name}/real_share", share)  # type: ignore[attr-defined]
+        """Record densities and filtering metrics, and write them out at once (every logger
+        format, at this step): called at the first gradient step and after every topology
+        update, which SB3's own dumps would otherwise sample."""
+        values = {f"sparsity/{name}/density": density for name, density in self.network_densities().items()}
+        for name, metrics in self.input_filtering().items():
+            values.update({f"sparsity/{name}/{key}": value for key, value in metrics.as_dict().items()})
+        _dump_now(self.logger, values, step=self.num_timesteps)  # type: ignore[attr-defined]
 
     # -- saving -------------------------------------------------------------------------------
     def _excluded_save_params(self) -> list[str]:
@@ -202,3 +207,16 @@ class SparseTrainingMixin:
         """SB3's ``save``, with the topology updaters' state (step counters, RNG) included."""
         self.topology_state = {name: updater.state_dict() for name, updater in self.topology_updaters.items()}
         super().save(path, exclude=exclude, include=include)  # type: ignore[misc]
+
+
+def _dump_now(logger: Any, values: dict[str, Any], step: int) -> None:
+    """Write ``values`` to every output format of SB3's ``logger`` at ``step`` now, leaving what
+    else was recorded since the last dump (losses the NaN guard reads, SB3's own scalars) to be
+    dumped as usual."""
+    pending = (dict(logger.name_to_value), dict(logger.name_to_count), dict(logger.name_to_excluded))
+    logger.name_to_value.clear(), logger.name_to_count.clear(), logger.name_to_excluded.clear()
+    for key, value in values.items():
+        logger.record(key, value)
+    logger.dump(step=step)
+    for store, saved in zip((logger.name_to_value, logger.name_to_count, logger.name_to_excluded), pending):
+        store.update({key: value for key, value in saved.items() if key not in values})
