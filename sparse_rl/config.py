@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from sparse_rl.agents.methods import METHODS
 from sparse_rl.envs.factory import EnvConfig
 
 ALGORITHMS = ("sac", "td3")
@@ -210,6 +211,9 @@ class ExperimentConfig:
     :param snapshots: connectivity snapshots
     :param run: run directory and reporting
     :param description: free text, kept in the resolved config
+    :param method: a paper's method (``anf_sac``, ``anf_td3``, ``ds_sac``, ``ds_td3``,
+        ``rigl_sac``; :data:`~sparse_rl.agents.methods.METHODS`): its agent, sparsity, hyperparameters
+        and ``net_arch`` are the defaults under every other key of the config
     """
 
     env: EnvConfig
@@ -225,6 +229,7 @@ class ExperimentConfig:
     snapshots: SnapshotConfig = field(default_factory=SnapshotConfig)
     run: RunConfig = field(default_factory=RunConfig)
     description: str = ""
+    method: str | None = None
 
     def __post_init__(self) -> None:
         _check_min(self.total_timesteps, 1, "total_timesteps")
@@ -440,12 +445,34 @@ def config_from_dict(data: Mapping[str, Any]) -> ExperimentConfig:
     """
     if not isinstance(data, Mapping):
         raise ConfigError(f"a config must be a mapping of keys, got {type(data).__name__}")
-    data = {key: value for key, value in data.items() if key != "defaults"}
+    data = _expand_method({key: value for key, value in data.items() if key != "defaults"})
     config = _build_dataclass(ExperimentConfig, data, "")
     _check_sparsity(config)
     _check_implementation(config)
     _check_hyperparams(config)
     return config
+
+
+def _expand_method(data: dict[str, Any]) -> dict[str, Any]:
+    """Put a ``method``'s values (:data:`~sparse_rl.agents.methods.METHODS`) under the config's own."""
+    name = data.get("method")
+    if name is None:
+        return data
+    if not isinstance(name, str) or name not in METHODS:
+        raise ConfigError(f"method: {_unknown_choice_text(name, METHODS)}")
+    env = data.get("env")
+    env_id = env.get("id") if isinstance(env, Mapping) else None
+    fragment = METHODS[name].config_fragment(env_id if isinstance(env_id, str) else None)
+    own = data.get("sparsity")
+    if isinstance(own, str) or (isinstance(own, Mapping) and "preset" in own):
+        fragment.pop("sparsity")  # another preset (plus overrides) replaces the method's whole
+    return deep_merge(fragment, data)
+
+
+def _unknown_choice_text(value: Any, known: Mapping[str, Any]) -> str:
+    close = difflib.get_close_matches(str(value), list(known), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown method {value!r}{hint}; known: {', '.join(known)}"
 
 
 def build_dataclass(cls: type, data: Any, path: str = "") -> Any:
