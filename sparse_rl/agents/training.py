@@ -7,8 +7,10 @@ update happens exactly every ``update_interval`` gradient steps; with several gr
 call it happens at the end of the call in which the interval is crossed.
 
 The actor and the critic have one :class:`~sparse_rl.sparse.topology.TopologyUpdater` each, each
-resetting its own optimizer's state; the target networks follow their online network's masks
-after every update (their weights at dropped positions are zeroed).
+resetting its own optimizer's state. The target networks follow their online network's masks
+after every update (their weights at dropped positions are zeroed; ``target_rule="online_mask"``),
+or, as in the references' code (``target_rule="polyak_prune"``), are Polyak-averaged on the dense
+tensors and pruned back to the online count by magnitude after every gradient step.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import torch
 from stable_baselines3.common.type_aliases import MaybeCallback
 
 from sparse_rl.agents.buffers import NoiseFreeReplayBuffer
@@ -25,7 +28,7 @@ from sparse_rl.agents.policies import SparsePolicyMixin
 from sparse_rl.agents.sparsity import SparsityConfig, resolve_sparsity
 from sparse_rl.sparse.connectivity import FilteringMetrics, filtering_metrics
 from sparse_rl.sparse.layers import SparseLinear
-from sparse_rl.sparse.topology import TopologyUpdate, TopologyUpdater
+from sparse_rl.sparse.topology import TopologyUpdate, TopologyUpdater, sparse_layers
 
 TopologyListener = Callable[[str, TopologyUpdate], None]
 
@@ -92,7 +95,7 @@ class SparseTrainingMixin:
                 optimizers=[online.optimizer],
                 algorithm=self.sparsity.algorithm,
                 schedule=schedule,
-                followers=[target] if target is not None else [],
+                followers=[target] if target is not None and self.sparsity.target_rule == "online_mask" else [],
                 seed=None if base_seed is None else base_seed + offset,
             )
 
@@ -136,6 +139,8 @@ class SparseTrainingMixin:
         for updater in self.topology_updaters.values():
             updater.prepare(gradient_steps)
         super().train(gradient_steps, *args, **kwargs)  # type: ignore[misc]
+        if self.sparsity.target_rule == "polyak_prune":
+            self._prune_targets()
         if not self._logged_initial_sparsity:
             self._record_sparsity()
             self._logged_initial_sparsity = True
@@ -147,6 +152,23 @@ class SparseTrainingMixin:
                 self._record_sparsity()
                 for listener in self._topology_listeners:
                     listener(name, update)
+
+    @torch.no_grad()
+    def _prune_targets(self) -> None:
+        """The references' target rule (ANF's and DS-TD3's code): after Polyak averaging on the dense
+        tensors (SB3's ``polyak_update``, over the masked layers' full weights), keep in each target
+        layer the online layer's number of connections, those of largest magnitude. With several
+        gradient steps per ``train`` call this runs once, after the last."""
+        for _, online, target in self._online_and_target():
+            if target is None:
+                continue
+            online_layers = sparse_layers(online)
+            for name, layer in sparse_layers(target).items():
+                keep = online_layers[name].nnz
+                magnitude = layer.weight.detach().abs().reshape(-1)
+                mask = torch.zeros_like(magnitude, dtype=torch.bool)
+                mask[torch.topk(magnitude, keep, sorted=False).indices] = True
+                layer.set_mask_(mask.view_as(layer.weight))
 
     # -- logging ------------------------------------------------------------------------------
     def network_densities(self) -> dict[str, float]:

@@ -39,6 +39,11 @@ class DSTAlgorithm:
         """Scores of the layer's positions; the active ones with the lowest scores are dropped."""
         return criteria.magnitude(layer)
 
+    def drop_indices(self, layer: SparseLinear, k: int) -> torch.Tensor:
+        """Flat indices of the ``k`` active connections to drop: by default the lowest
+        :meth:`drop_scores`; override for a rule that is not one score."""
+        return criteria.lowest_active(self.drop_scores(layer), layer.active_positions(), k)
+
     def grow_indices(
         self, layer: SparseLinear, candidates: torch.Tensor, k: int, generator: torch.Generator
     ) -> torch.Tensor:
@@ -93,6 +98,24 @@ class SET(DSTAlgorithm):
     connections of smallest magnitude, regrow as many at random free positions."""
 
     name = "set"
+
+
+@register_algorithm
+class SignedSET(SET):
+    """SET as Mocanu et al. (2018) and Sokar et al.'s DS-TD3 code prune: the positive and the
+    negative weights separately, the smallest positive ones and the largest negative ones (those
+    closest to zero from each side), each in proportion to how many there are; regrowth at random.
+
+    ``set`` (|w| over all active weights, as ANF's code prunes) drops the same connections when
+    the weights are symmetric around zero; the two differ when they are not.
+    """
+
+    name = "set_signed"
+
+    def drop_indices(self, layer: SparseLinear, k: int) -> torch.Tensor:
+        """``k`` active connections: ``round(k · n₊ / nnz)`` smallest positive weights, the rest
+        largest negative ones (zeros count as positive)."""
+        return criteria.lowest_signed(layer.active_values().detach(), layer.active_positions(), k)
 
 
 @register_algorithm

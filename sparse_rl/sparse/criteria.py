@@ -42,6 +42,26 @@ def lowest_active(scores: torch.Tensor, active: torch.Tensor, k: int) -> torch.T
     return active[chosen]
 
 
+def lowest_signed(values: torch.Tensor, positions: torch.Tensor, k: int) -> torch.Tensor:
+    """SET's signed drop rule (Mocanu et al., 2018): among active weights ``values`` at flat
+    ``positions``, the ``k_pos = round(k · n_pos / n)`` smallest non-negative ones and the
+    ``k − k_pos`` largest negative ones (closest to zero), each capped by how many there are.
+
+    :param values: the active weights, one per position
+    :param positions: their flat indices
+    :param k: how many to choose in all
+    """
+    values = values.reshape(-1)
+    positive = (values >= 0).nonzero().squeeze(1)
+    negative = (values < 0).nonzero().squeeze(1)
+    k_pos = min(positive.numel(), round(k * positive.numel() / max(values.numel(), 1)))
+    k_neg = min(negative.numel(), k - k_pos)
+    k_pos = k - k_neg  # when one side has too few, the other makes up the count
+    chosen_pos = positive[torch.topk(values[positive], k_pos, largest=False, sorted=False).indices]
+    chosen_neg = negative[torch.topk(values[negative], k_neg, largest=True, sorted=False).indices]
+    return positions[torch.cat([chosen_pos, chosen_neg])]
+
+
 def highest_candidates(scores: torch.Tensor, candidates: torch.Tensor, k: int) -> torch.Tensor:
     """Flat indices of the ``k`` candidate positions with the highest score.
 

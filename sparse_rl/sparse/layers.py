@@ -40,6 +40,10 @@ AUTO_MIN_INPUTS = 256
 AUTO_MAX_DENSITY = 0.3
 
 
+#: weight initialisations of a sparse layer (see :class:`SparseLinear`)
+INITS = ("active_fan_in", "dense_fan_in")
+
+
 def active_count(numel: int, density: float) -> int:
     """Number of active connections of a layer with ``numel`` weights at ``density``: at least one."""
     return max(1, min(numel, round(density * numel)))
@@ -128,6 +132,9 @@ class SparseLinear(nn.Module):
     fan-in the pre-activations of a 5%-dense layer would have √20 times too small a spread, and the
     sparse network would start in a different regime than its dense control. At density 1.0 the
     layer is initialised exactly like ``nn.Linear``. Inactive weights are exactly zero.
+    ``init="dense_fan_in"`` is the references' rule instead (SET's, ANF's and DS-TD3's code:
+    ``nn.Linear``'s U(-1/√in, 1/√in) over the dense fan-in, then masked); the papers' presets use
+    it (``docs/fidelity.md``).
 
     **Training.** Inactive weights get no gradient. :meth:`capture_dense_gradient` arms the layer
     to record the gradient with respect to the *dense* weight, ``∂L/∂(W ⊙ M)``, on the next
@@ -142,6 +149,8 @@ class SparseLinear(nn.Module):
     :param device: where the parameters live
     :param dtype: the parameters' dtype
     :param generator: random generator for the mask and weights (torch's global RNG when ``None``)
+    :param init: ``active_fan_in`` (the default: bounds from the active fan-in) or ``dense_fan_in``
+        (the references': bounds from ``in_features``)
     """
 
     #: the storage backend of this class's instances
@@ -169,8 +178,11 @@ class SparseLinear(nn.Module):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
         generator: torch.Generator | None = None,
+        init: str = "active_fan_in",
     ) -> None:
         super().__init__()
+        check_choice(init, INITS, "init")
+        self.init = init
         self.in_features = in_features
         self.out_features = out_features
         self.target_density = check_density(density)
@@ -194,6 +206,7 @@ class SparseLinear(nn.Module):
         density: float,
         generator: torch.Generator | None = None,
         backend: str | None = None,
+        init: str = "active_fan_in",
     ) -> SparseLinear:
         """A sparse layer of ``linear``'s shape, device and dtype, freshly initialised at ``density``.
 
@@ -204,6 +217,7 @@ class SparseLinear(nn.Module):
         :param density: the new layer's density
         :param generator: random generator for the mask and weights
         :param backend: ``masked``, ``csr`` or ``auto`` (``None``: the class's own)
+        :param init: ``active_fan_in`` or ``dense_fan_in`` (see the class docstring)
         """
         layer = cls(
             linear.in_features,
@@ -214,6 +228,7 @@ class SparseLinear(nn.Module):
             device=linear.weight.device,
             dtype=linear.weight.dtype,
             generator=generator,
+            init=init,
         )
         if layer.target_density == 1.0:
             layer._copy_dense_(linear.weight.detach())
@@ -277,7 +292,8 @@ class SparseLinear(nn.Module):
     # -- shared ---------------------------------------------------------------------------------
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         """Draw a new random mask at the target density and initialise the active weights and bias
-        from U(-1/√f, 1/√f), ``f`` the active fan-in (see the class docstring)."""
+        from U(-1/√f, 1/√f), ``f`` the active fan-in, or ``in_features`` with
+        ``init="dense_fan_in"`` (see the class docstring)."""
         shape = (self.out_features, self.in_features)
         storage = next(self.parameters())  # the weights' parameter, registered first
         device, dtype = storage.device, storage.dtype
@@ -290,7 +306,10 @@ class SparseLinear(nn.Module):
                 fan_in = float(self.in_features)
             else:
                 mask = random_mask(shape, self.target_density, generator, device)
-                fan_in = max(1.0, int(mask.count_nonzero()) / self.out_features)
+                if self.init == "dense_fan_in":
+                    fan_in = float(self.in_features)
+                else:
+                    fan_in = max(1.0, int(mask.count_nonzero()) / self.out_features)
                 bound = 1.0 / math.sqrt(fan_in)
                 nn.init.uniform_(weight, -bound, bound, generator=generator)
                 weight.mul_(mask)

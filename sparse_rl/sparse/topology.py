@@ -25,7 +25,6 @@ import torch
 from torch import nn
 
 from sparse_rl.sparse.algorithms import DSTAlgorithm, make_algorithm
-from sparse_rl.sparse.criteria import lowest_active
 from sparse_rl.sparse.layers import SparseLinear
 from sparse_rl.sparse.schedules import UpdateSchedule
 
@@ -210,7 +209,7 @@ class TopologyUpdater:
         )
 
     def _drop(self, layer: SparseLinear, k: int) -> torch.Tensor:
-        return lowest_active(self.algorithm.drop_scores(layer), layer.active_positions(), k)
+        return self.algorithm.drop_indices(layer, k)
 
     def state_dict(self) -> dict[str, Any]:
         """The updater's state (step counter, pending update, RNG), to save with a checkpoint."""

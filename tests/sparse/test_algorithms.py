@@ -43,3 +43,17 @@ def test_a_new_algorithm_is_one_small_class() -> None:
         assert not layer.mask.view(-1)[largest]
     finally:
         ALGORITHMS.pop("test_drop_largest")
+
+
+def test_signed_set_drops_the_smallest_positive_and_largest_negative() -> None:
+    layer = SparseLinear(4, 2, density=1.0)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([[0.5, -0.1, 0.2, -0.9], [0.05, -0.3, 1.0, -0.02]]))
+    # 4 positive (0.5, 0.2, 0.05, 1.0), 4 negative: k = 4 -> 2 smallest positive + 2 negative closest to 0
+    dropped = make_algorithm("set_signed").drop_indices(layer, 4)
+    assert sorted(dropped.tolist()) == [1, 2, 4, 7]  # -0.1, 0.2, 0.05, -0.02
+    # plain |w| would drop 0.05, -0.02, -0.1 and 0.2 too here; with skewed signs they differ:
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([[0.01, 0.02, 0.03, -0.9], [0.04, -0.8, 0.05, -0.7]]))
+    assert sorted(make_algorithm("set_signed").drop_indices(layer, 4).tolist()) == [0, 1, 5, 7]
+    assert sorted(make_algorithm("set").drop_indices(layer, 4).tolist()) == [0, 1, 2, 4]
