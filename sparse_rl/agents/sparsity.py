@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sparse_rl.sparse.algorithms import make_algorithm
+from sparse_rl.sparse.algorithms import DSTAlgorithm, make_algorithm
 from sparse_rl.sparse.distributions import DISTRIBUTIONS
 from sparse_rl.sparse.layers import BACKENDS, INITS
 from sparse_rl.sparse.schedules import UpdateSchedule
@@ -45,7 +45,10 @@ TARGET_RULES = ("online_mask", "polyak_prune")
 class SparsityConfig:
     """How an agent's networks are sparse and how their topology evolves.
 
-    :param algorithm: a registered algorithm: ``dense``, ``static``, ``set``, ``rigl``…
+    :param algorithm: a registered algorithm: ``dense``, ``static``, ``set``, ``set_signed``, ``rigl``,
+        ``strength_growth``…
+    :param algorithm_kwargs: the algorithm's own hyperparameters (e.g. ``{"exploration": 0.1}``
+        for ``strength_growth``)
     :param density: the global density of the sparse layers, spread by ``distribution``
     :param distribution: ``uniform``, ``erdos_renyi`` or ``erk`` (see :mod:`sparse_rl.sparse.distributions`)
     :param epsilon: the ER scale ε instead of a global density: one value, or one per role
@@ -71,6 +74,7 @@ class SparsityConfig:
     """
 
     algorithm: str = "set"
+    algorithm_kwargs: dict[str, Any] = field(default_factory=dict)
     density: float | None = 0.2
     distribution: str = "uniform"
     epsilon: float | dict[str, float] | None = None
@@ -86,7 +90,7 @@ class SparsityConfig:
     target_rule: str = "online_mask"
 
     def __post_init__(self) -> None:
-        make_algorithm(self.algorithm)
+        self.make_algorithm()
         check_choice(self.distribution, DISTRIBUTIONS, "distribution")
         check_choice(self.backend, BACKENDS, "sparse layer backend")
         check_choice(self.init, INITS, "init")
@@ -113,6 +117,10 @@ class SparsityConfig:
         # Validates interval, start, drop fraction and schedule (cosine needs a stop).
         self.schedule(total_gradient_steps=1_000_000)
 
+    def make_algorithm(self) -> DSTAlgorithm:
+        """The algorithm, built with its hyperparameters."""
+        return make_algorithm(self.algorithm, **self.algorithm_kwargs)
+
     @property
     def layer_backend(self) -> str:
         """The backend the layers are built with: ``masked`` under ``polyak_prune``, else :attr:`backend`."""
@@ -121,7 +129,7 @@ class SparsityConfig:
     @property
     def is_sparse(self) -> bool:
         """Whether the networks have sparse layers at all."""
-        return make_algorithm(self.algorithm).sparse and bool(self.sparse_roles)
+        return self.make_algorithm().sparse and bool(self.sparse_roles)
 
     def resolved_stop(self, total_gradient_steps: int | None) -> int | None:
         """``update_stop`` in gradient steps (a fraction is applied to ``total_gradient_steps``)."""

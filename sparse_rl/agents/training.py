@@ -93,7 +93,7 @@ class SparseTrainingMixin:
             self.topology_updaters[name] = TopologyUpdater(
                 online,
                 optimizers=[online.optimizer],
-                algorithm=self.sparsity.algorithm,
+                algorithm=self.sparsity.make_algorithm(),
                 schedule=schedule,
                 followers=[target] if target is not None and self.sparsity.target_rule == "online_mask" else [],
                 seed=None if base_seed is None else base_seed + offset,

@@ -12,7 +12,8 @@ small class registered by name, then ``sparsity.algorithm: NAME`` in a config::
 
 from __future__ import annotations
 
-from typing import ClassVar, TypeVar
+import inspect
+from typing import Any, ClassVar, TypeVar
 
 import torch
 
@@ -66,13 +67,20 @@ def register_algorithm(cls: _A) -> _A:
     return cls
 
 
-def make_algorithm(name: str | DSTAlgorithm) -> DSTAlgorithm:
-    """The algorithm registered as ``name`` (an instance passes through); an unknown name raises
-    ``ValueError`` listing the known ones."""
+def make_algorithm(name: str | DSTAlgorithm, **hyperparams: Any) -> DSTAlgorithm:
+    """The algorithm registered as ``name``, built with its ``hyperparams`` (an instance passes
+    through); an unknown name raises ``ValueError`` listing the known ones, an unknown
+    hyperparameter one naming the algorithm's."""
     if isinstance(name, DSTAlgorithm):
         return name
     check_choice(name, ALGORITHMS, "sparse training algorithm")
-    return ALGORITHMS[name]()
+    cls = ALGORITHMS[name]
+    accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    for key in hyperparams:
+        if key not in accepted:
+            raise ValueError(f"unknown hyperparameter {key!r} of algorithm {name!r}; "
+                             f"it takes: {', '.join(accepted) or 'none'}")
+    return cls(**hyperparams)
 
 
 @register_algorithm
@@ -131,3 +139,41 @@ class RigL(DSTAlgorithm):
     ) -> torch.Tensor:
         """The ``k`` candidates with the largest dense-gradient magnitude."""
         return criteria.highest_candidates(criteria.dense_gradient_magnitude(layer), candidates, k)
+
+
+@register_algorithm
+class StrengthGuidedGrowth(DSTAlgorithm):
+    """Drop by magnitude like SET; grow in proportion to how strongly the layer already uses each
+    input: a free position of input column ``j`` is drawn with weight ``m_j + λ·mean(m)``, ``m_j``
+    the mean |w| of the column's active connections (:func:`~sparse_rl.sparse.criteria.column_mean_magnitude`).
+
+    Not from a paper: sparse_rl's filter for extremely noisy inputs. ANF's random growth (SET)
+    lands ``1 − f`` of the regrown connections on real features (2% at f = 0.98); here a real
+    feature whose weights the gradient has made stronger than the noise's draws a larger share at
+    each update, and the ``λ`` floor keeps exploring every column (a column that lost all its
+    connections can come back). Adding a column's regrown zero weights lowers its mean, so growth
+    does not pile into one column. It needs no gradient (works on every backend, at SET's cost),
+    and unlike RigL's dense gradient it does not favour inputs of large scale (N(0, 1) noise over
+    small real features).
+
+    :param exploration: ``λ``, the floor as a fraction of the mean column weight (0: none)
+    """
+
+    name = "strength_growth"
+
+    def __init__(self, exploration: float = 0.1) -> None:
+        if isinstance(exploration, bool) or not isinstance(exploration, (int, float)) or not exploration >= 0:
+            raise ValueError(f"exploration must be a number >= 0, got {exploration!r}")
+        self.exploration = float(exploration)
+
+    def grow_indices(
+        self, layer: SparseLinear, candidates: torch.Tensor, k: int, generator: torch.Generator
+    ) -> torch.Tensor:
+        """``k`` free positions drawn without replacement, weighted by their column's strength."""
+        column = criteria.column_mean_magnitude(layer)
+        mean = float(column.mean())
+        weights = column + (self.exploration * mean if mean > 0 else 1.0)
+        return criteria.sample_proportional(weights.to(candidates.device).unsqueeze(0), candidates, k, generator)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, exploration={self.exploration})"

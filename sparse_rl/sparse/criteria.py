@@ -86,6 +86,33 @@ def highest_candidates(scores: torch.Tensor, candidates: torch.Tensor, k: int) -
     return pool[chosen]
 
 
+def column_mean_magnitude(layer: SparseLinear) -> torch.Tensor:
+    """Mean ``|w|`` of each input column's active connections (0 for a column without any): how
+    strongly the layer uses each input, independent of how many connections it has."""
+    columns = layer.active_positions() % layer.in_features
+    magnitudes = layer.active_values().abs().to(torch.float64)
+    total = torch.zeros(layer.in_features, dtype=torch.float64, device=magnitudes.device)
+    total.index_add_(0, columns, magnitudes)
+    count = torch.bincount(columns, minlength=layer.in_features).to(torch.float64)
+    return torch.where(count > 0, total / count.clamp(min=1), torch.zeros_like(total))
+
+
+def sample_proportional(position_weights: torch.Tensor, candidates: torch.Tensor, k: int,
+                        generator: torch.Generator) -> torch.Tensor:
+    """``k`` distinct flat indices among the ``True`` entries of ``candidates``, drawn without
+    replacement with probabilities proportional to ``position_weights`` (> 0, broadcastable to
+    ``candidates``' shape): the Gumbel-top-k trick (Kool et al., ICML 2019), one pass.
+    """
+    flat = candidates.reshape(-1)
+    if k > int(flat.count_nonzero()):
+        raise ValueError(f"cannot grow {k} connections: only {int(flat.count_nonzero())} positions are free")
+    weights = torch.broadcast_to(position_weights, candidates.shape).reshape(-1).to(torch.float64)
+    uniform = torch.rand(weights.shape, generator=generator, dtype=torch.float64, device=generator.device)
+    keys = weights.log() - (-uniform.clamp(min=1e-300).log()).log()
+    keys = torch.where(flat, keys.to(flat.device), torch.full_like(keys, -torch.inf))
+    return torch.topk(keys, k, sorted=False).indices
+
+
 def sample_candidates(candidates: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
     """``k`` distinct flat indices drawn uniformly at random among the ``True`` entries of
     ``candidates`` (a boolean tensor, not modified).

@@ -57,3 +57,30 @@ def test_signed_set_drops_the_smallest_positive_and_largest_negative() -> None:
         layer.weight.copy_(torch.tensor([[0.01, 0.02, 0.03, -0.9], [0.04, -0.8, 0.05, -0.7]]))
     assert sorted(make_algorithm("set_signed").drop_indices(layer, 4).tolist()) == [0, 1, 5, 7]
     assert sorted(make_algorithm("set").drop_indices(layer, 4).tolist()) == [0, 1, 2, 4]
+
+
+def test_strength_growth_grows_in_strong_columns_and_keeps_exploring() -> None:
+    layer = SparseLinear(50, 40, density=0.2, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():  # column 0 strong, the others weak
+        layer.weight.mul_(0.01)
+        layer.weight[:, 0] = layer.mask[:, 0] * 1.0
+    algorithm = make_algorithm("strength_growth", exploration=0.1)
+    grown = algorithm.grow_indices(layer, ~layer.mask, 40, torch.Generator().manual_seed(1))
+    assert grown.numel() == len(set(grown.tolist())) == 40 and not layer.mask.view(-1)[grown].any()
+    columns = torch.bincount(grown % 50, minlength=50)
+    free_in_zero = int((~layer.mask[:, 0]).sum())
+    assert columns[0] >= min(free_in_zero, 15)  # SET would put ~40 x 1/50 < 1 there
+    assert int((columns[1:] > 0).sum()) >= 3    # the floor keeps exploring other columns
+    with pytest.raises(ValueError, match="unknown hyperparameter 'explore' of algorithm 'strength_growth'"):
+        make_algorithm("strength_growth", explore=0.1)
+    with pytest.raises(ValueError, match="exploration must be a number >= 0"):
+        make_algorithm("strength_growth", exploration=-1)
+
+
+def test_strength_growth_in_the_updater_keeps_density() -> None:
+    layer = SparseLinear(30, 20, density=0.25)
+    updater = TopologyUpdater([layer], algorithm=make_algorithm("strength_growth"),
+                              schedule=UpdateSchedule(interval=1, drop_fraction=0.3), seed=0)
+    nnz = layer.nnz
+    for _ in range(5):
+        assert updater.step() is not None and layer.nnz == nnz
