@@ -177,3 +177,18 @@ def test_demo_hint_says_how_to_call_sparse_rl_outside_an_active_venv(monkeypatch
     monkeypatch.setenv("PATH", str(venv_bin))
     (venv_bin / "sparse-rl").chmod(0o755)
     assert command_hint() == ("sparse-rl", "")
+
+
+def test_a_sweep_planned_before_the_new_config_keys_resumes(tiny_config: Factory, tmp_path: Path) -> None:
+    from sparse_rl.benchmark.spec import RunTask
+    from sparse_rl.benchmark.sweep import check_plan
+
+    config = config_from_dict(tiny_config()).to_dict()
+    old = {key: value for key, value in config.items() if key not in ("n_envs", "vec_env")}
+    new_run_keys = ("log_formats", "track", "wandb_project", "wandb_entity")
+    old["run"] = {key: value for key, value in config["run"].items() if key not in new_run_keys}
+    (tmp_path / "plan.json").write_text(json.dumps({"runs": {"r0": old}}))
+    task = RunTask("r0", "ANF", "Pendulum", 0.5, 1, config, "runs/r0")
+    check_plan(tmp_path, [task])  # no error: the absent keys take their defaults
+    with pytest.raises(ConfigError, match="another config"):
+        check_plan(tmp_path, [RunTask("r0", "ANF", "Pendulum", 0.5, 1, {**config, "seed": 5}, "runs/r0")])

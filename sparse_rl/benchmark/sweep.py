@@ -16,6 +16,7 @@ a checkpoint (the sweep was killed while it trained) continues from it, the othe
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -36,7 +37,7 @@ from sparse_rl.benchmark.results import (
     write_summary,
 )
 from sparse_rl.benchmark.spec import RunTask, SweepSpec, load_sweep, plan_runs
-from sparse_rl.config import ConfigError, UserError
+from sparse_rl.config import ConfigError, UserError, config_from_dict
 
 PLAN_FILE = "plan.json"
 SWEEP_COPY = "sweep.yaml"
@@ -197,6 +198,9 @@ def check_plan(out_dir: str | Path, tasks: Sequence[RunTask]) -> None:
         before = saved.get(task.run_id)
         if before is None:
             continue
+        # a plan written before a config key existed gets its default (not a change)
+        with contextlib.suppress(ConfigError, TypeError, ValueError):
+            before = config_from_dict(before).to_dict()
         flat_before, flat_after = _flatten(before), _flatten(task.config)
         changed = sorted(key for key in set(flat_before) | set(flat_after)
                          if flat_before.get(key) != flat_after.get(key) and not key.startswith(IGNORED_CHANGES))
