@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sparse_rl.benchmark.aggregates import seed_warning, write_aggregates
 from sparse_rl.benchmark.backends import Backend, make_backend
 from sparse_rl.benchmark.plots import PLOTS_DIR, plot_learning_curves
 from sparse_rl.benchmark.results import (
@@ -148,8 +149,12 @@ def run_sweep(sweep_file: str | Path, out_dir: str | Path | None = None, backend
         executor.run([task.to_dict() for task in todo], on_result)
     outcome.files = write_reports(out, spec, tasks)
     outcome.wall_time_s = time.perf_counter() - started
-    say(f"sweep {spec.name}: {len(read_records(out, [t.run_id for t in tasks]))} of {len(tasks)} runs finished "
+    finished = read_records(out, [t.run_id for t in tasks])
+    say(f"sweep {spec.name}: {len(finished)} of {len(tasks)} runs finished "
         f"({_duration(outcome.wall_time_s)}); results in {out / RESULTS_CSV}, {out / SUMMARY_MD}, {out / PLOTS_DIR}")
+    warning = seed_warning(list(finished.values()))
+    if warning:
+        say(warning)
     if outcome.failed:
         names = ", ".join(sorted(outcome.failed)[:5]) + (" …" if len(outcome.failed) > 5 else "")
         first = next(iter(outcome.failed.values()))
@@ -176,7 +181,8 @@ def write_reports(out_dir: str | Path, spec: SweepSpec, tasks: Sequence[RunTask]
     summary = write_summary(records, out / SUMMARY_MD, name=str(spec.name), description=spec.description,
                             agents=agents, planned=len(tasks),
                             plots=[Path(PLOTS_DIR) / plot.name for plot in plots])
-    return [*files, summary, *plots]
+    aggregates = write_aggregates(records, out, agents, PLOTS_DIR)  # aggregates.md, performance profile
+    return [*files, summary, *plots, *aggregates]
 
 
 def check_plan(out_dir: str | Path, tasks: Sequence[RunTask]) -> None:
