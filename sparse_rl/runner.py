@@ -764,6 +764,10 @@ def evaluate_run(run_dir: str | Path, n_episodes: int | None = None, seed: int |
             raise UserError(f"run {str(run_dir)!r} has no model.zip and no checkpoint yet: nothing to evaluate")
         model_path = found.path / "model.zip"
     _set_threads(config)
+    if video_dir is not None:
+        from sparse_rl.video import prepare_headless_rendering
+
+        prepare_headless_rendering()  # before MuJoCo is imported: it picks its OpenGL backend then
     env_seed = config.eval_seed if seed is None else seed
     probe = build_env(config, env_seed)
     cls = agent_class(config)
