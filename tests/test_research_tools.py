@@ -192,3 +192,13 @@ def test_a_sweep_planned_before_the_new_config_keys_resumes(tiny_config: Factory
     check_plan(tmp_path, [task])  # no error: the absent keys take their defaults
     with pytest.raises(ConfigError, match="another config"):
         check_plan(tmp_path, [RunTask("r0", "ANF", "Pendulum", 0.5, 1, {**config, "seed": 5}, "runs/r0")])
+
+
+def test_a_resumed_run_goes_on_with_its_evaluations(tiny_config: Factory) -> None:
+    from sparse_rl.runner import resume
+
+    run_dir = train(config_from_dict(tiny_config(total_timesteps=200, snapshots={"enabled": False}))).run_dir
+    resume(run_dir, ["total_timesteps=300"])
+    with np.load(run_dir / "evaluations.npz") as data:
+        assert data["timesteps"].tolist() == [100, 200, 300] and data["results"].shape == (3, 1)
+    assert (run_dir / "best_model.zip").is_file()
