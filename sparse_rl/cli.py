@@ -166,31 +166,33 @@ def _demo(args: argparse.Namespace) -> int:
     command, note = command_hint()
     if note:
         print(note)
+    tensorboard, _ = command_hint("tensorboard")
     print(f"next: {command} evaluate {result.run_dir}  |  {command} analyze {result.run_dir}  |  "
-          f"tensorboard --logdir {result.run_dir / 'tb'}")
+          f"{tensorboard} --logdir {result.run_dir / 'tb'}")
     return 0
 
 
-def command_hint() -> tuple[str, str]:
-    """How the user can call ``sparse-rl`` from this shell: the command, and a note when it is not
-    on PATH (installed in a virtual environment that is not active, e.g. by ``make demo``)."""
+def command_hint(name: str = "sparse-rl") -> tuple[str, str]:
+    """How the user can call the command ``name`` (installed beside this Python) from this shell:
+    the command, and a note when it is not on PATH (installed in a virtual environment that is not
+    active, e.g. by ``make demo``)."""
     import os
     import shutil
     from pathlib import Path
 
     bin_dir = Path(sys.executable).parent
-    script = bin_dir / ("sparse-rl.exe" if os.name == "nt" else "sparse-rl")
-    found = shutil.which("sparse-rl")
+    script = bin_dir / (f"{name}.exe" if os.name == "nt" else name)
+    found = shutil.which(name)
     if found and (not script.exists() or Path(found).resolve() == script.resolve()):
-        return "sparse-rl", ""
+        return name, ""
     if not script.exists():
-        return f"{Path(sys.executable).name} -m sparse_rl", ""
+        return (f"{Path(sys.executable).name} -m sparse_rl" if name == "sparse-rl" else name), ""
     def shown_path(path: Path) -> Path:
         return path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
 
     shown, activate = shown_path(script), shown_path(bin_dir / "activate")
-    return str(shown), (f"sparse-rl is installed in {bin_dir.parent}, which is not active in this shell: run "
-                        f"'source {activate}' to use plain 'sparse-rl', or call {shown}")
+    return str(shown), (f"{name} is installed in {bin_dir.parent}, which is not active in this shell: run "
+                        f"'source {activate}' to use plain '{name}', or call {shown}")
 
 
 # --------------------------------------------------------------------------------------------------
