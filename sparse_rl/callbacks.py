@@ -255,6 +255,7 @@ class EvalCallback(BaseCallback):
         self.extra = extra
         self.last_result: tuple[float, float] | None = None
         self.last_step: int | None = None
+        self.last_episodes: tuple[list[float], list[int]] | None = None
         self._started = 0.0
         self._segment_step = 0
         self._segment_time = 0.0
@@ -295,6 +296,7 @@ class EvalCallback(BaseCallback):
                                            deterministic=self.deterministic, return_episode_rewards=True)
         mean, std = float(np.mean(returns)), float(np.std(returns))
         self.last_result, self.last_step = (mean, std), step
+        self.last_episodes = (list(returns), list(lengths))  # for evaluations.npz (sparse_rl.evaluations)
         row = {"timesteps": step, "eval_return_mean": mean, "eval_return_std": std,
                "eval_length_mean": float(np.mean(lengths)), "episodes": int(getattr(self.model, "_episode_num", 0)),
                "steps_per_second": steps_per_second, "wall_time_s": self.wall_time}

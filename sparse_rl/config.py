@@ -38,6 +38,10 @@ ALGORITHMS = ("sac", "td3")
 IMPLEMENTATIONS = ("sparse_rl", "sb3")
 ACTION_NOISE_KINDS = ("normal", "ornstein_uhlenbeck")
 ACTIVATIONS = ("relu", "tanh", "elu", "leaky_relu", "gelu", "silu")
+#: ``vec_env``: SB3's ``DummyVecEnv`` (envs stepped in turn in this process) or ``SubprocVecEnv``
+VEC_ENVS = ("dummy", "subproc")
+#: ``run.log_formats``: SB3 logger output formats (``tensorboard`` writes to the run's tb/)
+LOG_FORMATS = ("tensorboard", "csv", "json", "stdout", "log")
 
 #: SB3 constructor arguments that the config sets elsewhere, and where.
 RESERVED_HYPERPARAMS = {
@@ -178,6 +182,12 @@ class RunConfig:
     :param progress_bar: show a progress bar; ``None``: when stderr is a terminal
     :param verbose: SB3's verbosity (0 quiet, 1 training logs on stdout)
     :param log_interval: episodes between two writes of SB3's logger (TensorBoard)
+    :param log_formats: SB3 logger formats: ``tensorboard`` (into ``tb/``), ``csv`` (``progress.csv``),
+        ``json`` (``progress.json``), ``log`` (``log.txt``) go to the run directory, ``stdout`` prints
+        (also added by ``verbose: 1``)
+    :param track: log to Weights & Biases too (``sparse-rl train --track``; needs ``pip install wandb``)
+    :param wandb_project: the W&B project
+    :param wandb_entity: the W&B entity (team or user; ``None``: your default)
     """
 
     root: str = "runs"
@@ -185,10 +195,16 @@ class RunConfig:
     progress_bar: bool | None = None
     verbose: int = 0
     log_interval: int = 4
+    log_formats: list[str] = field(default_factory=lambda: ["tensorboard"])
+    track: bool = False
+    wandb_project: str = "sparse_rl"
+    wandb_entity: str | None = None
 
     def __post_init__(self) -> None:
         _check_min(self.verbose, 0, "run.verbose")
         _check_min(self.log_interval, 1, "run.log_interval")
+        for index, name in enumerate(self.log_formats):
+            _check_choice(name, LOG_FORMATS, f"run.log_formats[{index}]")
         if self.name is not None and (not self.name or "/" in self.name or self.name in (".", "..")):
             raise ConfigError(f"run.name must be a plain directory name, got {self.name!r}")
 
@@ -204,6 +220,8 @@ class ExperimentConfig:
     :param sparsity: a preset name or a dict (``{preset: anf, density: 0.1}``), see
         :func:`~sparse_rl.agents.sparsity.resolve_sparsity`
     :param net_arch: hidden layer sizes of actor and critics (``policy_kwargs.net_arch``)
+    :param n_envs: parallel training envs (env ``i`` seeded with ``seed + i``; evaluation uses one)
+    :param vec_env: ``dummy`` (SB3's ``DummyVecEnv``) or ``subproc`` (``SubprocVecEnv``, one process per env)
     :param torch_threads: ``torch.set_num_threads`` (``None``: torch's default)
     :param device: ``cpu``, ``cuda`` or ``auto``
     :param eval: periodic evaluation
@@ -222,6 +240,8 @@ class ExperimentConfig:
     agent: AgentConfig = field(default_factory=AgentConfig)
     sparsity: str | dict[str, Any] = "anf"
     net_arch: list[int] | dict[str, list[int]] | None = None
+    n_envs: int = 1
+    vec_env: str = "dummy"
     torch_threads: int | None = None
     device: str = "auto"
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -234,6 +254,8 @@ class ExperimentConfig:
     def __post_init__(self) -> None:
         _check_min(self.total_timesteps, 1, "total_timesteps")
         _check_min(self.seed, 0, "seed")
+        _check_min(self.n_envs, 1, "n_envs")
+        _check_choice(self.vec_env, VEC_ENVS, "vec_env")
         if self.torch_threads is not None:
             _check_min(self.torch_threads, 1, "torch_threads")
         if self.device != "auto" and not re.fullmatch(r"cpu|cuda(:\d+)?|mps", self.device):

@@ -11,6 +11,9 @@ Run directory (other tools build on these names)::
       checkpoints/     ``step_<N>/`` atomic checkpoints (see :mod:`sparse_rl.checkpoint`)
       connectivity/    input-layer snapshots (:mod:`sparse_rl.analysis.snapshots`)
       model.zip        the final model
+      evaluations.npz  every evaluation's episode returns and lengths (SB3's ``EvalCallback`` format)
+      best_model.zip   the model at its best evaluation (:mod:`sparse_rl.evaluations`)
+      progress.csv …   the SB3 logger formats chosen in ``run.log_formats`` (:mod:`sparse_rl.tracking`)
 
 Every sparsity, ``dense`` included, trains a :class:`~sparse_rl.agents.SparseSAC` /
 :class:`~sparse_rl.agents.SparseTD3`: with ``dense`` they are parameter-identical to SB3's SAC /
@@ -130,6 +133,7 @@ class EvaluationResult:
     :param returns: every episode's return
     :param model_path: the model evaluated
     :param num_timesteps: the env steps that model was trained for
+    :param video: the video recorded (``None`` if none)
     """
 
     mean: float
@@ -137,6 +141,7 @@ class EvaluationResult:
     returns: list[float]
     model_path: Path
     num_timesteps: int
+    video: Path | None = None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -230,32 +235,51 @@ def load_run_config(run_dir: Path, overrides: Sequence[str] = ()) -> ExperimentC
 # building env and agent
 
 
-def build_env(config: ExperimentConfig, seed: int, permuted: bool | None = None) -> Any:
-    """A one-env ``DummyVecEnv`` (with SB3's ``Monitor``) of the configured environment.
+def build_env(config: ExperimentConfig, seed: int, permuted: bool | None = None, training: bool = False,
+              render_mode: str | None = None) -> Any:
+    """A VecEnv (each env with SB3's ``Monitor``) of the configured environment: one env in a
+    ``DummyVecEnv``, or for training (``training=True``) the config's ``n_envs`` in its ``vec_env``
+    class, env ``i`` seeded with ``seed + i``.
 
     :param config: the experiment
     :param seed: seeds its resets, action space and noise
     :param permuted: for an env with a feature permutation, force the phase (``True``: permuted from
         the start, ``False``: never); ``None`` keeps the config's schedule
+    :param training: build the training envs (``n_envs``, ``vec_env``) instead of one
+    :param render_mode: gymnasium's ``render_mode`` (e.g. ``rgb_array`` for videos)
     :raises ConfigError: if the env cannot be built
     """
     from stable_baselines3.common.monitor import Monitor
-    from stable_baselines3.common.vec_env import DummyVecEnv
-
-    from sparse_rl.envs.factory import make_env
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
     env_config = config.env
     if permuted is not None and env_config.permute_at_step is not None:
         env_config = dataclasses.replace(env_config, permute_at_step=0 if permuted else None)
-    try:
-        env = make_env(env_config, seed=seed)
-    except (ValueError, TypeError, ImportError) as error:
-        raise ConfigError(f"env: cannot build {config.env.id!r}: {' '.join(str(error).split())}") from None
-    except Exception as error:  # noqa: BLE001 - gymnasium raises many kinds (e.g. a missing dependency)
-        raise ConfigError(f"env: cannot build {config.env.id!r}: {type(error).__name__}: {error}") from None
-    vec_env = DummyVecEnv([lambda: Monitor(env)])
+    if render_mode is not None:
+        env_config = dataclasses.replace(env_config, make_kwargs={**env_config.make_kwargs, "render_mode": render_mode})
+    n_envs = config.n_envs if training else 1
+    first = _make_one_env(config.env.id, env_config, seed)  # built here: a config error shows before any process
+    factories = [lambda: Monitor(first)] + [
+        (lambda i=i: Monitor(_make_one_env(config.env.id, env_config, seed + i))) for i in range(1, n_envs)]
+    if training and config.vec_env == "subproc":
+        first.close()
+        factories[0] = lambda: Monitor(_make_one_env(config.env.id, env_config, seed))
+        vec_env = SubprocVecEnv(factories)
+    else:
+        vec_env = DummyVecEnv(factories)
     vec_env.seed(seed)
     return vec_env
+
+
+def _make_one_env(env_id: str, env_config: Any, seed: int) -> Any:
+    from sparse_rl.envs.factory import make_env
+
+    try:
+        return make_env(env_config, seed=seed)
+    except (ValueError, TypeError, ImportError) as error:
+        raise ConfigError(f"env: cannot build {env_id!r}: {' '.join(str(error).split())}") from None
+    except Exception as error:  # noqa: BLE001 - gymnasium raises many kinds (e.g. a missing dependency)
+        raise ConfigError(f"env: cannot build {env_id!r}: {type(error).__name__}: {error}") from None
 
 
 def agent_class(config: ExperimentConfig) -> type:
@@ -429,7 +453,10 @@ class _Session:
         self.checkpoints = CheckpointCallback(
             self.run_dir / CHECKPOINTS, config.checkpoint.freq, config.checkpoint.keep, self.state, guard=self.guard,
             replay_buffer=config.checkpoint.replay_buffer, verbose=config.run.verbose)
-        callbacks: list[Any] = [self.guard, BindNoiseFreeBuffer(), self.evaluation, self.checkpoints]
+        from sparse_rl.evaluations import EvalArchiveCallback
+
+        archive = EvalArchiveCallback(self.evaluation, self.run_dir)  # evaluations.npz, best_model.zip
+        callbacks: list[Any] = [self.guard, BindNoiseFreeBuffer(), self.evaluation, archive, self.checkpoints]
         snapshots = self._snapshot_callback()
         if snapshots is not None:
             callbacks.append(snapshots)
@@ -463,11 +490,13 @@ class _Session:
         :raises TrainingInterrupted: on Ctrl-C
         """
         from stable_baselines3.common.callbacks import CallbackList
-        from stable_baselines3.common.logger import configure
+
+        from sparse_rl.tracking import finish_tracking, make_logger, start_tracking
 
         config = self.config
-        formats = ["tensorboard"] + (["stdout"] if config.run.verbose else [])
-        self.model.set_logger(configure(str(self.run_dir / TB_DIR), formats))
+        formats = list(config.run.log_formats) + (["stdout"] if config.run.verbose else [])
+        wandb_run = start_tracking(config, self.run_dir) if config.run.track else None
+        self.model.set_logger(make_logger(self.run_dir, formats, wandb_run))
         callbacks = CallbackList(self.callbacks())
         start = int(self.model.num_timesteps)
         remaining = config.total_timesteps - start
@@ -485,6 +514,9 @@ class _Session:
                                       f"sparse-rl train --resume {self.run_dir}") from None
         finally:
             self.model.logger.close()
+            finish_tracking(wandb_run)
+            if config.vec_env == "subproc":
+                self.env.close()  # its worker processes
             if self.progress is not None and self.progress.bar is not None:
                 self.progress.bar.close()
         if self.guard.tripped:
@@ -540,7 +572,7 @@ def train(config: ExperimentConfig, progress_bar: bool | None = None,
         when a loss turns non-finite
     """
     _set_threads(config)
-    env = build_env(config, config.seed)
+    env = build_env(config, config.seed, training=True)
     model = build_model(config, env)
     run_dir = create_run_dir(config)
     if on_run_dir is not None:
@@ -589,7 +621,7 @@ def resume(run_dir: str | Path, overrides: Sequence[str] = (), checkpoint: str |
                          f"run already complete at step {found.step} (total_timesteps {config.total_timesteps}); "
                          "extend it with --set total_timesteps=N")
     _set_threads(config)
-    env = build_env(config, config.seed)
+    env = build_env(config, config.seed, training=True)
     restore_env_state(env, found.state.get("env_state", []))
     model = load_model(found, agent_class(config), env, config.device, **changed)
     if not found.has_replay_buffer:
@@ -698,7 +730,8 @@ def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def evaluate_run(run_dir: str | Path, n_episodes: int | None = None, seed: int | None = None,
-                 checkpoint: str | Path | None = None, deterministic: bool = True) -> EvaluationResult:
+                 checkpoint: str | Path | None = None, deterministic: bool = True, best: bool = False,
+                 video_dir: str | Path | None = None, video_length: int | None = None) -> EvaluationResult:
     """Evaluate a run's final model (or its newest checkpoint, or ``checkpoint``) for ``n_episodes``.
 
     :param run_dir: the run directory
@@ -706,16 +739,29 @@ def evaluate_run(run_dir: str | Path, n_episodes: int | None = None, seed: int |
     :param seed: the evaluation env's seed (default: the config's evaluation seed)
     :param checkpoint: a checkpoint directory to evaluate instead of ``model.zip``
     :param deterministic: deterministic actions
+    :param best: evaluate ``best_model.zip`` (the best periodic evaluation) instead of ``model.zip``
+    :param video_dir: record an MP4 of the evaluation there (SB3's ``VecVideoRecorder``; needs
+        ``pip install 'sparse_rl[video]'``; MuJoCo renders headless with ``MUJOCO_GL=egl``, the
+        default set here when there is no display)
+    :param video_length: env steps in the video (default: one episode, the env's time limit)
     :raises UserError: if there is no model to evaluate or it does not load
     """
     from stable_baselines3.common.evaluation import evaluate_policy
+
+    from sparse_rl.evaluations import BEST_MODEL
 
     run_dir = require_run_dir(run_dir)
     config = load_run_config(run_dir)
     if n_episodes is not None and n_episodes < 1:
         raise UserError(f"--episodes must be >= 1, got {n_episodes}")
+    if best and checkpoint is not None:
+        raise UserError("give --best or --checkpoint, not both")
     if checkpoint is not None:
         model_path = read_checkpoint(_own_checkpoint(run_dir, checkpoint)).path / "model.zip"
+    elif best:
+        model_path = run_dir / BEST_MODEL
+        if not model_path.is_file():
+            raise UserError(f"run {str(run_dir)!r} has no {BEST_MODEL} (written at its first evaluation)")
     elif (run_dir / FINAL_MODEL).is_file():
         model_path = run_dir / FINAL_MODEL
     else:
@@ -724,6 +770,10 @@ def evaluate_run(run_dir: str | Path, n_episodes: int | None = None, seed: int |
             raise UserError(f"run {str(run_dir)!r} has no model.zip and no checkpoint yet: nothing to evaluate")
         model_path = found.path / "model.zip"
     _set_threads(config)
+    if video_dir is not None:
+        from sparse_rl.video import prepare_headless_rendering
+
+        prepare_headless_rendering()  # before MuJoCo is imported: it picks its OpenGL backend then
     env_seed = config.eval_seed if seed is None else seed
     probe = build_env(config, env_seed)
     cls = agent_class(config)
@@ -734,14 +784,25 @@ def evaluate_run(run_dir: str | Path, n_episodes: int | None = None, seed: int |
                               f"{' '.join(str(error).split())}") from None
     steps = int(model.num_timesteps)
     env = probe
-    if config.env.permute_at_step is not None:
-        env = build_env(config, env_seed, permuted=steps >= config.env.permute_at_step)
+    permuted = None if config.env.permute_at_step is None else steps >= config.env.permute_at_step
+    if permuted is not None or video_dir is not None:
+        env = build_env(config, env_seed, permuted=permuted, render_mode="rgb_array" if video_dir else None)
+    video = None
+    if video_dir is not None:
+        from sparse_rl.video import record_video
+
+        env, video = record_video(env, Path(video_dir), video_length, prefix=f"{run_dir.name}-{model_path.stem}")
     env.seed(env_seed)
     episodes = n_episodes or config.eval.n_episodes
-    returns, _ = evaluate_policy(model, env, n_eval_episodes=episodes, deterministic=deterministic,
-                                 return_episode_rewards=True)
+    try:
+        returns, _ = evaluate_policy(model, env, n_eval_episodes=episodes, deterministic=deterministic,
+                                     return_episode_rewards=True)
+    finally:
+        if video is not None:
+            env.close()  # writes the video
     values = [float(r) for r in returns]
-    return EvaluationResult(float(np.mean(values)), float(np.std(values)), values, model_path, steps)
+    return EvaluationResult(float(np.mean(values)), float(np.std(values)), values, model_path, steps,
+                            None if video is None else video())
 
 
 # --------------------------------------------------------------------------------------------------
@@ -749,10 +810,10 @@ def evaluate_run(run_dir: str | Path, n_episodes: int | None = None, seed: int |
 
 
 def _env_attribute(env: Any, name: str, default: Any) -> Any:
-    try:
-        return env.get_attr(name, indices=[0])[0]
-    except AttributeError:
+    # has_attr, not a caught AttributeError: in a SubprocVecEnv the failed lookup kills the worker
+    if not env.has_attr(name):
         return default
+    return env.get_attr(name, indices=[0])[0]
 
 
 def _metric_fields(model: Any) -> list[str]:

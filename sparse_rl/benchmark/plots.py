@@ -9,16 +9,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure  # the object API: no backend chosen, no pyplot state
+from matplotlib.ticker import FuncFormatter
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
-
-from sparse_rl.benchmark.stats import curve_band  # noqa: E402
+from sparse_rl.benchmark.stats import curve_band
 
 PLOTS_DIR = "plots"
 #: colour-blind-safe (Okabe-Ito); agents take them in the sweep's order
@@ -91,8 +87,8 @@ def plot_learning_curves(records: Sequence[Mapping[str, Any]], out_dir: str | Pa
     for env in envs:
         env_records = [r for r in records if r["env"] == env]
         fractions = sorted({float(r["noise_fraction"]) for r in env_records})
-        figure, axes = plt.subplots(1, len(fractions), figsize=(max(6.4, 4.6 * len(fractions) + 0.6), 3.8),
-                                    squeeze=False)
+        figure = Figure(figsize=(max(6.4, 4.6 * len(fractions) + 0.6), 3.8))
+        axes = figure.subplots(1, len(fractions), squeeze=False)
         for ax, fraction in zip(axes[0], fractions):
             cell = [r for r in env_records if float(r["noise_fraction"]) == fraction]
             draw_cell(ax, cell, agents, f"{env}, noise fraction {fraction:g}")
@@ -104,7 +100,8 @@ def plot_learning_curves(records: Sequence[Mapping[str, Any]], out_dir: str | Pa
         env_records = [r for r in records if r["env"] == env]
         for fraction in sorted({float(r["noise_fraction"]) for r in env_records}):
             cell = [r for r in env_records if float(r["noise_fraction"]) == fraction]
-            figure, ax = plt.subplots(figsize=(6.0, 4.2))
+            figure = Figure(figsize=(6.0, 4.2))
+            ax = figure.subplots()
             draw_cell(ax, cell, agents, f"{env}, noise fraction {fraction:g}: mean return, 95% bootstrap CI")
             ax.legend(loc="lower right", fontsize=8)
             figure.tight_layout()
@@ -112,13 +109,12 @@ def plot_learning_curves(records: Sequence[Mapping[str, Any]], out_dir: str | Pa
     return written
 
 
-def _legend(figure: plt.Figure, ax: Axes) -> None:
+def _legend(figure: Figure, ax: Axes) -> None:
     handles, labels = ax.get_legend_handles_labels()
     if handles:
         figure.legend(handles, labels, loc="lower center", ncol=min(len(handles), 4), fontsize=9, frameon=False)
 
 
-def _save(figure: plt.Figure, path: Path) -> Path:
+def _save(figure: Figure, path: Path) -> Path:
     figure.savefig(path, dpi=DPI)
-    plt.close(figure)
     return path

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from sparse_rl.benchmark.aggregates import seed_warning
 from sparse_rl.benchmark.stats import bootstrap_ci, iqm
 from sparse_rl.sparse.connectivity import FILTERING_KEYS
 
@@ -202,6 +203,10 @@ def write_summary(records: Sequence[Mapping[str, Any]], path: str | Path, *, nam
     parts.append(f"{len(records)} of {planned} runs finished.\n")
     if records:
         parts.append(summary_table(records, agents))
+        warning = seed_warning(records)
+        if warning:
+            parts.append(f"**{warning}** Aggregates across tasks (IQM, performance profiles, probability of "
+                         "improvement): aggregates.md.\n")
     parts.append(
         "Per cell, over seeds: *final return* is the last evaluation's mean return, with a 95% percentile "
         "bootstrap confidence interval of the mean over seeds (10,000 resamples) and the interquartile mean "

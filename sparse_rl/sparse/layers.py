@@ -241,6 +241,23 @@ class SparseLinear(nn.Module):
     def _init_storage(self, device: torch.device | str | None, dtype: torch.dtype | None) -> None:
         raise NotImplementedError
 
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+        """Load a state dict of either backend: the other backend's entries (``weight`` and
+        ``mask`` of ``masked``, ``values`` and ``flat_index`` of ``csr``) are converted to this
+        one's first, so that a model trained with one backend loads into the other."""
+        converted = self._convert_state_dict_(state_dict, prefix)
+        super()._load_from_state_dict(state_dict, prefix, *args)
+        if converted:
+            self._after_conversion_()
+
+    def _convert_state_dict_(self, state_dict: dict[str, Any], prefix: str) -> bool:
+        """Rewrite, in place, another backend's entries of ``state_dict`` as this backend's;
+        whether there were any."""
+        return False
+
+    def _after_conversion_(self) -> None:
+        """Called after a converted state dict was loaded."""
+
     def _init_connections(self, mask: torch.Tensor, weight: torch.Tensor) -> None:
         """Store the connections of ``mask`` with the weights of ``weight`` (dense, zero outside)."""
         raise NotImplementedError
@@ -393,6 +410,18 @@ class MaskedSparseLinear(SparseLinear):
     def _copy_dense_(self, weight: torch.Tensor) -> None:
         with torch.no_grad():
             self.weight.copy_(weight)
+
+    def _convert_state_dict_(self, state_dict: dict[str, Any], prefix: str) -> bool:
+        values, flat_index = prefix + "values", prefix + "flat_index"
+        if values not in state_dict or flat_index not in state_dict or prefix + "weight" in state_dict:
+            return False
+        active, index = state_dict.pop(values), state_dict.pop(flat_index).long()
+        size = self.out_features * self.in_features
+        weight = active.new_zeros(size).index_copy_(0, index, active)
+        mask = torch.zeros(size, dtype=torch.bool, device=index.device).index_fill_(0, index, True)
+        state_dict[prefix + "weight"] = weight.view(self.out_features, self.in_features)
+        state_dict[prefix + "mask"] = mask.view(self.out_features, self.in_features)
+        return True
 
     @property
     def nnz(self) -> int:
