@@ -153,6 +153,34 @@ class TopologyLog:
 
 
 # --------------------------------------------------------------------------------------------------
+# the transfer setting
+
+
+class RefillAfterPermutation(BaseCallback):
+    """ANF's transfer protocol (Grooten et al., AAMAS 2023): when the env permutes its features
+    (``env.permute_at_step``), empty the replay buffer and act at random for ``refill_steps`` env
+    steps, training again once the buffer holds them.
+
+    :param at_step: the env step of the permutation
+    :param refill_steps: random steps after it (their paper: 25,000)
+    """
+
+    def __init__(self, at_step: int, refill_steps: int) -> None:
+        super().__init__()
+        self.at_step = at_step
+        self.refill_steps = refill_steps
+        self._previous: int | None = None
+
+    def _on_step(self) -> bool:
+        previous = self.num_timesteps - 1 if self._previous is None else self._previous
+        self._previous = self.num_timesteps
+        if previous < self.at_step <= self.num_timesteps:
+            self.model.replay_buffer.reset()
+            self.model.learning_starts = self.num_timesteps + self.refill_steps
+        return True
+
+
+# --------------------------------------------------------------------------------------------------
 # NaN guard
 
 

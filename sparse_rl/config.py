@@ -229,6 +229,9 @@ class ExperimentConfig:
     :param snapshots: connectivity snapshots
     :param run: run directory and reporting
     :param description: free text, kept in the resolved config
+    :param transfer_refill_steps: with ``env.permute_at_step``, empty the replay buffer at the
+        permutation and act at random for this many steps before training again (ANF's transfer
+        protocol: 25,000); 0 keeps the buffer and trains on
     :param method: a paper's method (``anf_sac``, ``anf_td3``, ``ds_sac``, ``ds_td3``,
         ``rigl_sac``; :data:`~sparse_rl.agents.methods.METHODS`): its agent, sparsity, hyperparameters
         and ``net_arch`` are the defaults under every other key of the config
@@ -249,11 +252,13 @@ class ExperimentConfig:
     snapshots: SnapshotConfig = field(default_factory=SnapshotConfig)
     run: RunConfig = field(default_factory=RunConfig)
     description: str = ""
+    transfer_refill_steps: int = 0
     method: str | None = None
 
     def __post_init__(self) -> None:
         _check_min(self.total_timesteps, 1, "total_timesteps")
         _check_min(self.seed, 0, "seed")
+        _check_min(self.transfer_refill_steps, 0, "transfer_refill_steps")
         _check_min(self.n_envs, 1, "n_envs")
         _check_choice(self.vec_env, VEC_ENVS, "vec_env")
         if self.torch_threads is not None:

@@ -44,6 +44,7 @@ from sparse_rl.callbacks import (
     MetricsLog,
     NanGuardCallback,
     ProgressBarCallback,
+    RefillAfterPermutation,
     TopologyLog,
     filtering_columns,
 )
@@ -457,6 +458,8 @@ class _Session:
 
         archive = EvalArchiveCallback(self.evaluation, self.run_dir)  # evaluations.npz, best_model.zip
         callbacks: list[Any] = [self.guard, BindNoiseFreeBuffer(), self.evaluation, archive, self.checkpoints]
+        if config.env.permute_at_step is not None and config.transfer_refill_steps > 0:
+            callbacks.insert(1, RefillAfterPermutation(config.env.permute_at_step, config.transfer_refill_steps))
         snapshots = self._snapshot_callback()
         if snapshots is not None:
             callbacks.append(snapshots)

@@ -144,3 +144,20 @@ def test_sb3_implementation_trains_stable_baselines3_itself(tiny_config: Factory
         config_from_dict(tiny_config(agent={"implementation": "sb3"}, sparsity="anf"))
     with pytest.raises(UserError, match=r"agent.implementation must be one of sparse_rl, sb3; got 'sb4'"):
         config_from_dict(tiny_config(agent={"implementation": "sb4"}))
+
+
+def test_transfer_refill_empties_the_buffer_and_acts_at_random_after_permuting(tiny_config: Factory) -> None:
+    from sparse_rl.agents import SparseSAC
+    from sparse_rl.checkpoint import latest_checkpoint
+
+    common = dict(total_timesteps=400, env={"permute_at_step": 150}, checkpoint={"freq": 400})
+    plain = train(config_from_dict(tiny_config(**common))).run_dir
+    refilled = train(config_from_dict(tiny_config(**common, transfer_refill_steps=100))).run_dir
+    steps = [latest_checkpoint(run).state["gradient_steps"] for run in (plain, refilled)]
+    # one gradient step per env step after the 100 warm-up steps: at steps 101-400 without the refill,
+    # at 101-149 and 251-400 with it (the buffer emptied at step 150, then 100 random steps)
+    assert steps == [300, 49 + 150]
+    model = SparseSAC.load(refilled / "model.zip", custom_objects={"buffer_size": 1})
+    assert model.learning_starts == 250
+    with pytest.raises(UserError, match="transfer_refill_steps"):
+        config_from_dict(tiny_config(transfer_refill_steps=-1))
