@@ -89,11 +89,13 @@ class SparseTrainingMixin:
         schedule = self.sparsity.schedule(self.planned_gradient_steps)
         base_seed = None if self.seed is None else int(self.seed) * 7919  # type: ignore[attr-defined]
         self.topology_updaters = {}
+        algorithm = self.sparsity.make_algorithm()
         for offset, (name, online, target) in enumerate(self._online_and_target()):
             self.topology_updaters[name] = TopologyUpdater(
                 online,
                 optimizers=[online.optimizer],
-                algorithm=self.sparsity.make_algorithm(),
+                algorithm=algorithm,
+                before_update=self._measure_input_scales if algorithm.uses_input_scale else None,
                 schedule=schedule,
                 followers=[target] if target is not None and self.sparsity.target_rule == "online_mask" else [],
                 seed=None if base_seed is None else base_seed + offset,
@@ -152,6 +154,25 @@ class SparseTrainingMixin:
                 self._record_sparsity()
                 for listener in self._topology_listeners:
                     listener(name, update)
+
+    @torch.no_grad()
+    def _measure_input_scales(self, samples: int = 1024) -> None:
+        """Give each input layer the root mean square of its inputs (observations; for the critics
+        the actions after them), measured on a batch of the replay buffer."""
+        buffer = getattr(self, "replay_buffer", None)
+        if buffer is None or buffer.size() == 0:
+            return
+        batch = buffer.sample(min(samples, buffer.size() * buffer.n_envs))
+        observations = batch.observations.float()
+        observation_rms = observations.pow(2).mean(dim=0).sqrt()
+        action_rms = batch.actions.float().pow(2).mean(dim=0).sqrt()
+        for layer in input_layers(self.policy).values():  # type: ignore[attr-defined]
+            if not isinstance(layer, SparseLinear):
+                continue
+            scale = observation_rms if layer.in_features == observation_rms.numel() else torch.cat(
+                [observation_rms, action_rms])
+            if scale.numel() == layer.in_features:
+                layer.input_scale = scale.to(next(layer.parameters()).device)
 
     @torch.no_grad()
     def _prune_targets(self) -> None:

@@ -35,6 +35,8 @@ class DSTAlgorithm:
     updates_topology: ClassVar[bool] = True
     #: whether the grow rule needs the dense-weight gradient (layers are armed before an update)
     needs_dense_gradient: ClassVar[bool] = False
+    #: whether the scores weigh inputs by their scale (the agent sets ``layer.input_scale`` first)
+    uses_input_scale: bool = False
 
     def drop_scores(self, layer: SparseLinear) -> torch.Tensor:
         """Scores of the layer's positions; the active ones with the lowest scores are dropped."""
@@ -156,24 +158,38 @@ class StrengthGuidedGrowth(DSTAlgorithm):
     and unlike RigL's dense gradient it does not favour inputs of large scale (N(0, 1) noise over
     small real features).
 
+    With ``scaled`` (the default), both the drop score and the column strength weigh each input
+    by its root mean square (:func:`~sparse_rl.sparse.criteria.contribution`, the agent measures
+    it on the replay buffer before each update): magnitude alone prunes first the real features
+    whose values are large (MuJoCo velocities of ±5 need small weights), and keeps N(0, 1) noise.
+
     :param exploration: ``λ``, the floor as a fraction of the mean column weight (0: none)
+    :param scaled: weigh inputs by their scale (needs ``layer.input_scale``; without it, |w|)
     """
 
     name = "strength_growth"
 
-    def __init__(self, exploration: float = 0.1) -> None:
+    def __init__(self, exploration: float = 0.1, scaled: bool = True) -> None:
         if isinstance(exploration, bool) or not isinstance(exploration, (int, float)) or not exploration >= 0:
             raise ValueError(f"exploration must be a number >= 0, got {exploration!r}")
+        if not isinstance(scaled, bool):
+            raise ValueError(f"scaled must be true or false, got {scaled!r}")
         self.exploration = float(exploration)
+        self.scaled = scaled
+        self.uses_input_scale = scaled
+
+    def drop_scores(self, layer: SparseLinear) -> torch.Tensor:
+        """|w| times the input's scale (``scaled``), else |w|."""
+        return criteria.contribution(layer) if self.scaled else criteria.magnitude(layer)
 
     def grow_indices(
         self, layer: SparseLinear, candidates: torch.Tensor, k: int, generator: torch.Generator
     ) -> torch.Tensor:
         """``k`` free positions drawn without replacement, weighted by their column's strength."""
-        column = criteria.column_mean_magnitude(layer)
+        column = criteria.column_mean_magnitude(layer, scaled=self.scaled)
         mean = float(column.mean())
         weights = column + (self.exploration * mean if mean > 0 else 1.0)
         return criteria.sample_proportional(weights.to(candidates.device).unsqueeze(0), candidates, k, generator)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self.name!r}, exploration={self.exploration})"
+        return f"{type(self).__name__}(name={self.name!r}, exploration={self.exploration}, scaled={self.scaled})"

@@ -18,6 +18,16 @@ def magnitude(layer: SparseLinear) -> torch.Tensor:
     return layer.weight.detach().abs()
 
 
+def contribution(layer: SparseLinear) -> torch.Tensor:
+    """|w_ij| · rms(x_j): how much a connection moves its output for inputs of their typical size
+    (``layer.input_scale``; plain |w| when the layer does not know it). Magnitude alone favours
+    inputs of small scale: a feature with values around 5 needs 5× smaller weights than one around
+    1 for the same effect, and would be pruned first."""
+    magnitude_ = layer.weight.detach().abs()
+    scale = getattr(layer, "input_scale", None)
+    return magnitude_ if scale is None else magnitude_ * scale.to(magnitude_).unsqueeze(0)
+
+
 def dense_gradient_magnitude(layer: SparseLinear) -> torch.Tensor:
     """|∂L/∂W| of the dense weight: RigL's grow score (Evci et al., 2020)."""
     if layer.dense_grad is None:
@@ -86,11 +96,15 @@ def highest_candidates(scores: torch.Tensor, candidates: torch.Tensor, k: int) -
     return pool[chosen]
 
 
-def column_mean_magnitude(layer: SparseLinear) -> torch.Tensor:
+def column_mean_magnitude(layer: SparseLinear, scaled: bool = False) -> torch.Tensor:
     """Mean ``|w|`` of each input column's active connections (0 for a column without any): how
-    strongly the layer uses each input, independent of how many connections it has."""
+    strongly the layer uses each input, independent of how many connections it has; times the
+    input's scale with ``scaled`` (see :func:`contribution`)."""
     columns = layer.active_positions() % layer.in_features
     magnitudes = layer.active_values().abs().to(torch.float64)
+    scale = getattr(layer, "input_scale", None)
+    if scaled and scale is not None:
+        magnitudes = magnitudes * scale.to(magnitudes)[columns]
     total = torch.zeros(layer.in_features, dtype=torch.float64, device=magnitudes.device)
     total.index_add_(0, columns, magnitudes)
     count = torch.bincount(columns, minlength=layer.in_features).to(torch.float64)

@@ -196,6 +196,10 @@ class SparseLinear(nn.Module):
         else:
             self.register_parameter("bias", None)
         self.dense_grad: torch.Tensor | None = None
+        #: the root mean square of each input (``in_features``), set by whoever knows the data
+        #: before a topology update of an algorithm whose scores weigh inputs by their scale
+        #: (``None``: unknown, every input counts as 1); not saved
+        self.input_scale: torch.Tensor | None = None
         self._capture_armed = False
         self.reset_parameters(generator)
 

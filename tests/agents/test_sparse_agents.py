@@ -14,6 +14,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import configure
 
 from sparse_rl.agents import SparseSAC, SparseTD3
+from sparse_rl.agents.networks import input_layers
 from sparse_rl.sparse.layers import SparseLinear
 from sparse_rl.sparse.topology import TopologyUpdate
 
@@ -167,3 +168,16 @@ def test_real_share_is_logged_on_a_noisy_env(tiny: Callable, tmp_path: Path) -> 
     assert 0 < shares["actor"] < 1 and 0 < shares["qf0"] < 1
     header = (tmp_path / "progress.csv").read_text().splitlines()[0].split(",")
     assert "sparsity/actor/real_share" in header and "sparsity/qf1/real_share" in header
+
+
+def test_scaled_strength_growth_measures_the_input_scales_before_each_update(tiny: Callable) -> None:
+    from sparse_rl.envs import make_env
+
+    env = make_env({"id": "Pendulum-v1", "noise_fraction": 0.9, "noise_kwargs": {"std": 3.0}}, seed=0)
+    sparsity = {"preset": "anf", "algorithm": "strength_growth", "update_interval": 50}
+    model = SparseSAC("MlpPolicy", env, sparsity=sparsity, **tiny()).learn(300)
+    actor_scale = input_layers(model.policy)["actor"].input_scale
+    critic_scale = input_layers(model.policy)["qf1"].input_scale
+    assert actor_scale is not None and actor_scale.shape == (30,) and critic_scale.shape == (31,)
+    assert float(actor_scale[3:].mean()) == pytest.approx(3.0, abs=0.15)  # the noise's std
+    assert float(actor_scale[2]) > 0.5  # Pendulum's angular velocity (|v| up to 8)

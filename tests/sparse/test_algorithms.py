@@ -84,3 +84,15 @@ def test_strength_growth_in_the_updater_keeps_density() -> None:
     nnz = layer.nnz
     for _ in range(5):
         assert updater.step() is not None and layer.nnz == nnz
+
+
+def test_scaled_strength_growth_weighs_inputs_by_their_scale() -> None:
+    layer = SparseLinear(3, 4, density=1.0)
+    with torch.no_grad():  # input 0 has 10x larger values, so its 10x smaller weights matter as much
+        layer.weight.copy_(torch.tensor([[0.02, 0.2, 0.1]] * 4))
+    layer.input_scale = torch.tensor([10.0, 1.0, 1.0])
+    scaled = make_algorithm("strength_growth")
+    assert scaled.uses_input_scale and not make_algorithm("strength_growth", scaled=False).uses_input_scale
+    # by |w|, column 0 is the weakest; weighed by scale, column 2 is (0.2, 0.2, 0.1)
+    assert set((scaled.drop_indices(layer, 4) % 3).tolist()) == {2}
+    assert set((make_algorithm("strength_growth", scaled=False).drop_indices(layer, 4) % 3).tolist()) == {0}
