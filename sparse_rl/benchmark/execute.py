@@ -135,8 +135,9 @@ def summarize_run(run_dir: str | Path) -> dict[str, Any]:
         (:data:`~sparse_rl.sparse.connectivity.FILTERING_KEYS`, e.g. ``in_degree_ratio_actor``,
         ``topk_precision_critic``: the critic's averaged over its Q-networks; ``nan`` when not
         sparse or no noise); the config's ``algorithm``, ``implementation`` and ``sparsity``;
-        ``run_dir``; ``curve`` (``timesteps``, ``returns``) and ``filtering_curve`` (the mean
-        in-degree of real and of noise columns, actor and critic, at each evaluation)
+        ``run_dir``; ``curve`` (``timesteps``, ``returns``, ``wall_time_s`` of each evaluation) and
+        ``filtering_curve`` (the mean in-degree of real and of noise columns, actor and critic, at
+        each evaluation)
     """
     import numpy as np
 
@@ -176,7 +177,8 @@ def summarize_run(run_dir: str | Path) -> dict[str, Any]:
     for key in FILTERING_KEYS:
         record[f"{key}_actor"], record[f"{key}_critic"] = _actor_and_critic(last, key)
     record["run_dir"] = str(run_dir)
-    record["curve"] = {"timesteps": steps, "returns": returns}
+    record["curve"] = {"timesteps": steps, "returns": returns,
+                       "wall_time_s": [_number(row.get("wall_time_s")) for row in rows]}
     record["filtering_curve"] = {
         f"{key}_{network}": [_actor_and_critic(row, key)[index] for row in rows]
         for key in ("in_degree_real", "in_degree_noise") for index, network in enumerate(("actor", "critic"))}

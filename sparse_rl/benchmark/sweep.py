@@ -28,7 +28,7 @@ from typing import Any
 
 from sparse_rl.benchmark.aggregates import seed_warning, write_aggregates
 from sparse_rl.benchmark.backends import Backend, make_backend
-from sparse_rl.benchmark.plots import PLOTS_DIR, plot_learning_curves
+from sparse_rl.benchmark.plots import PLOTS_DIR, plot_filtering_curves, plot_learning_curves
 from sparse_rl.benchmark.results import (
     RESULTS_CSV,
     SUMMARY_MD,
@@ -178,6 +178,7 @@ def write_reports(out_dir: str | Path, spec: SweepSpec, tasks: Sequence[RunTask]
     agents = list(spec.agents)
     files = [write_results_csv(records, out / RESULTS_CSV)]
     plots = plot_learning_curves(records, out / PLOTS_DIR, agents) if records else []
+    plots += plot_filtering_curves(records, out / PLOTS_DIR, agents) if records else []
     summary = write_summary(records, out / SUMMARY_MD, name=str(spec.name), description=spec.description,
                             agents=agents, planned=len(tasks),
                             plots=[Path(PLOTS_DIR) / plot.name for plot in plots])
