@@ -96,3 +96,19 @@ def test_scaled_strength_growth_weighs_inputs_by_their_scale() -> None:
     # by |w|, column 0 is the weakest; weighed by scale, column 2 is (0.2, 0.2, 0.1)
     assert set((scaled.drop_indices(layer, 4) % 3).tolist()) == {2}
     assert set((make_algorithm("strength_growth", scaled=False).drop_indices(layer, 4) % 3).tolist()) == {0}
+
+
+def test_sharper_strength_growth_concentrates_on_strong_columns() -> None:
+    layer = SparseLinear(50, 40, density=0.2, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():  # column 0 three times as strong as the rest
+        layer.weight.copy_(layer.mask * 0.1)
+        layer.weight[:, 0] = layer.mask[:, 0] * 0.3
+
+    def grown_in_zero(sharpness: float) -> int:
+        algorithm = make_algorithm("strength_growth", scaled=False, sharpness=sharpness, exploration=0.0)
+        grown = algorithm.grow_indices(layer, ~layer.mask, 200, torch.Generator().manual_seed(1))
+        return int((grown % 50 == 0).sum())
+
+    assert grown_in_zero(1.0) < grown_in_zero(3.0)
+    with pytest.raises(ValueError, match="sharpness must be a number >= 0"):
+        make_algorithm("strength_growth", sharpness=-2)
