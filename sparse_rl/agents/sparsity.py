@@ -18,6 +18,10 @@ Only the sparsity: the training settings (learning rate, batch size…) of the p
 in :mod:`sparse_rl.agents.methods`.
 - ``rigl``: every layer but the outputs sparse at 90% sparsity, ERK; RigL with ζ = 0.5
   cosine-decayed to 0 at 80% of training, every 1000 gradient steps (Graesser et al., ICML 2022).
+- ``strength_filter``: ``anf`` with another regrowth rule, sparse_rl's own (not from a paper):
+  ``strength_growth`` (drop by |w|·rms(x); regrow where the input columns are strong, weight
+  ``(m_j / mean m)³ + 0.1``); every other setting is ANF's. It departs from ANF only in how
+  connections are chosen, to filter noise faster (``docs/results.md``).
 - ``static``: ``anf``'s topology, never updated (the static sparse control).
 - ``dense``: no sparsity; the agent equals SB3's own SAC / TD3 (the dense control).
 """
@@ -182,6 +186,9 @@ def _presets(agent: str) -> dict[str, dict[str, Any]]:
                            target_rule="polyak_prune"),
         "rigl": dict(algorithm="rigl", density=0.1, distribution="erk", sparse_roles=("input", "hidden"),
                      update_interval=1000, drop_fraction=0.5, drop_schedule="cosine", update_stop=0.8),
+        "strength_filter": dict(algorithm="strength_growth", algorithm_kwargs={"sharpness": 3.0, "exploration": 0.1},
+                                density=0.2, distribution="uniform", sparse_roles=("input",), update_interval=1000,
+                                drop_fraction=0.05, drop_schedule="constant", update_stop=None, init="dense_fan_in"),
         "dense": dict(algorithm="dense", density=None, sparse_roles=()),
     }
 

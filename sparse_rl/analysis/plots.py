@@ -448,12 +448,13 @@ def plot_real_share(
     permutation_step: int | None = None,
     title: str = "",
 ) -> Figure:
-    """Curves over training, one colour per network: (a) the share of input connections on real
-    features (and actions, for critics) against its random level; (b) the mean in-degree of a real
-    feature and of a noise feature (Grooten et al.'s metric); (c) the share of the input layer's
-    strength on real features; (d) the precision of "the top-k features by strength are the real
-    ones", k = the number of real features. Dense layers appear only in (c) and (d). Each snapshot
-    is judged with the real mask in force at its step, so a permutation shows as a drop.
+    """Curves over training, one colour per network: (a) the mean in-degree of a real feature and
+    of a noise feature (Grooten et al.'s metric, the headline); (b) the precision of "the top-k
+    features by strength are the real ones", k = the number of real features; (c) the share of the
+    input layer's strength on real features; (d) the share of input connections on real features
+    (and actions, for critics) against its random level (its ceiling at low density and high noise
+    is low: read it with (a)). Dense layers appear only in (b) and (c). Each snapshot is judged with
+    the real mask in force at its step, so a permutation shows as a drop.
 
     :param series: the snapshots
     :param path: a file to save the figure to (``None``: do not save)
@@ -468,12 +469,12 @@ def plot_real_share(
     if any_sparse:
         fig = Figure(figsize=(13, 8))
         axes = fig.subplots(2, 2, sharex=True)
-        (ax_share, ax_degree), (ax_strength, ax_topk) = axes
+        (ax_degree, ax_topk), (ax_strength, ax_share) = axes
     else:  # dense layers: in-degree says nothing, only the strength panels
         fig = Figure(figsize=(13, 4.6))
         axes = fig.subplots(1, 2, sharex=True, squeeze=False)
         ax_share = ax_degree = None
-        ax_strength, ax_topk = axes[0]
+        ax_topk, ax_strength = axes[0]
     marker = "o" if len(series) <= 40 else None
     for i, name in enumerate(series.networks):
         color = NETWORK_COLORS[i % len(NETWORK_COLORS)]
@@ -494,22 +495,23 @@ def plot_real_share(
         ax_topk.plot(steps, _series_metric(series, name, "topk_precision"), color=color, marker=marker,
                      markersize=3, label=name + dense)
     letters = iter("abcd")
-    if ax_share is not None and ax_degree is not None:
-        ax_share.set_title(f"({next(letters)}) share of input connections on real features", fontsize=10, loc="left")
-        ax_share.set_ylabel("share of connections")
-        ax_share.yaxis.set_major_formatter(PercentFormatter(1.0))
-        ax_share.plot([], [], color="grey", linestyle=":", label="random topology (same colour)")
+    if ax_degree is not None:
         ax_degree.set_title(f"({next(letters)}) mean in-degree of a real vs a noise feature", fontsize=10, loc="left")
         ax_degree.set_ylabel("active connections per feature")
+    ax_topk.set_title(f"({next(letters)}) top-k features by strength are real: precision (k = # real)", fontsize=10,
+                      loc="left")
+    ax_topk.set_ylabel("precision")
+    ax_topk.set_ylim(-0.03, 1.03)
     ax_strength.set_title(f"({next(letters)}) share of input strength (sum |w|) on real features", fontsize=10,
                           loc="left")
     ax_strength.set_ylabel("share of strength")
     ax_strength.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax_strength.plot([], [], color="grey", linestyle=":", label="equal strength per feature")
-    ax_topk.set_title(f"({next(letters)}) top-k features by strength are real: precision (k = # real)", fontsize=10,
-                      loc="left")
-    ax_topk.set_ylabel("precision")
-    ax_topk.set_ylim(-0.03, 1.03)
+    if ax_share is not None:
+        ax_share.set_title(f"({next(letters)}) share of input connections on real features", fontsize=10, loc="left")
+        ax_share.set_ylabel("share of connections")
+        ax_share.yaxis.set_major_formatter(PercentFormatter(1.0))
+        ax_share.plot([], [], color="grey", linestyle=":", label="random topology (same colour)")
     for ax in axes.flat:
         _mark_permutation(ax, permutation_step)
         if ax.get_legend_handles_labels()[0]:
