@@ -12,8 +12,22 @@ exploration noise. :data:`METHODS` holds both, and is the one source that the Py
     control = make_agent("anf_sac", "HalfCheetah-v5", sparsity="static")  # same training, static topology
     model = make_agent("anf_td3", env, learning_starts=5_000)           # any SB3 argument overrides
 
-Each method's docstring line below says what it contains and where it departs from its paper;
-``docs/fidelity.md`` lists every departure of the library from the references.
+What each contains (``METHODS[name]`` holds the exact values, ``departures`` where it differs
+from its paper; ``docs/fidelity.md`` lists every departure of the library):
+
+- ``anf_sac`` — Grooten et al. (AAMAS 2023): sparsity preset ``anf`` (input layers at density 0.2,
+  SET ζ 0.05 every 1000 gradient steps, never stopped); lr 1e-3, batch 100, 25k random warm-up,
+  buffer 1M, τ 0.005, γ 0.99, weight decay 2e-4, fixed temperature 0.2, 2×256.
+- ``anf_td3`` — the same with TD3: policy delay 2, target noise 0.2 clipped at 0.5, Gaussian
+  exploration noise 0.1.
+- ``ds_sac`` — Sokar et al. (IJCAI 2022): preset ``all_layers`` with ζ 0.1 and the paper's ε per
+  MuJoCo task (:data:`DS_SAC_EPSILON`); ANF-SAC's training settings (the paper's SAC settings are
+  not in our references).
+- ``ds_td3`` — preset ``all_layers`` with ζ 0.05 and ε 7 (input) / 64 (hidden); DS-TD3's code's
+  training settings, which equal ANF-TD3's.
+- ``rigl_sac`` — Graesser et al. (ICML 2022): preset ``rigl`` (ERK at 90% sparsity, RigL ζ 0.5
+  cosine-decayed to 0 at 80%); rl-zoo3's MuJoCo SAC settings (lr 3e-4, batch 256, automatic
+  temperature, 10k warm-up).
 """
 
 from __future__ import annotations
