@@ -162,7 +162,8 @@ def test_evaluate_reads_the_newest_checkpoint_again_when_one_is_pruned_under_it(
 @pytest.mark.parametrize(("override", "message"), [
     ("net_arch=[0]", "net_arch must hold positive integers (hidden layer sizes), got [0]"),
     ("net_arch=[-4,8]", "net_arch must hold positive integers (hidden layer sizes), got [-4, 8]"),
-    ("net_arch=null ; agent.hyperparams.policy_kwargs={net_arch: [0]}", "agent.hyperparams.policy_kwargs.net_arch must hold"),
+    ("net_arch=null ; agent.hyperparams.policy_kwargs={net_arch: [0]}",
+     "agent.hyperparams.policy_kwargs.net_arch must hold"),
     ("agent.hyperparams.batch_size=0", "agent.hyperparams.batch_size must be an integer >= 1, got 0"),
     ("agent.hyperparams.buffer_size=0", "agent.hyperparams.buffer_size must be an integer >= 1, got 0"),
     ("agent.hyperparams.tau=-1", "agent.hyperparams.tau must be a number > 0 and <= 1, got -1.0"),

@@ -70,15 +70,7 @@ def die_with_parent(parent: int, interval: float = 1.0) -> None:
     original = os.getppid()
 
     def gone() -> bool:
-        if original == parent and os.getppid() != parent:
-            return True  # re-parented: the parent died
-        try:
-            os.kill(parent, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-        return False
+        return os.getppid() != original or not _running(parent)  # re-parented, or the parent exited
 
     def watch() -> None:
         while not gone():
@@ -88,6 +80,21 @@ def die_with_parent(parent: int, interval: float = 1.0) -> None:
     if gone():
         os.kill(os.getpid(), signal.SIGKILL)
     threading.Thread(target=watch, name="sparse_rl-die-with-parent", daemon=True).start()
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError, UnicodeDecodeError):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    return state not in ("Z", "X")
 
 
 def execute_run(task: Mapping[str, Any]) -> dict[str, Any]:
