@@ -204,7 +204,7 @@ def test_a_noise_fraction_whose_run_cannot_fit_in_memory_is_refused(tiny_config:
 
     config = config_from_dict(tiny_config(env={"noise_fraction": 0.999999}))
     estimate = estimate_memory(config, n_real=3)
-    assert estimate.inputs == 3_000_000 and estimate.batches == 2 * 32 * 3_000_000 * 4
+    assert estimate.inputs == 3_000_000 and estimate.batches == 3 * 2 * 32 * 3_000_000 * 4
     with pytest.raises(ConfigError, match=r"env.noise_fraction=0.999999 makes 3,000,000 inputs \(3 real\): the run "
                                           r"needs at least .* GiB .* but 1.0 GiB of memory is available"):
         check_resources(config, available=1 << 30)
