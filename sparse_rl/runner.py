@@ -628,6 +628,12 @@ def _resume_locked(run_dir: Path, config: ExperimentConfig, overrides: Sequence[
     checkpoints_dir = run_dir / CHECKPOINTS
     remove_partial(checkpoints_dir)
     found = latest_checkpoint(run_dir) if checkpoint is None else read_checkpoint(_own_checkpoint(run_dir, checkpoint))
+    if found is None and (run_dir / FINAL_MODEL).is_file():  # finished, its checkpoints deleted (a sweep's)
+        if overrides:
+            raise UserError(f"run {str(run_dir)!r} has finished and holds no checkpoint (they were deleted), so it "
+                            "cannot be continued or changed; start a new run instead")
+        return RunResult(run_dir, config.total_timesteps, None, True, f"run already complete ({FINAL_MODEL}); its "
+                         "checkpoints were deleted, so it cannot be extended")
     if found is None:
         return _start_over(run_dir, config, overrides, progress_bar)
     if found.step > config.total_timesteps:
@@ -680,7 +686,6 @@ def _start_over(run_dir: Path, config: ExperimentConfig, overrides: Sequence[str
     env = build_env(config, config.seed)
     model = build_model(config, env)
     (run_dir / METRICS_FILE).unlink(missing_ok=True)
-    (run_dir / FINAL_MODEL).unlink(missing_ok=True)
     for sub in (TB_DIR, CHECKPOINTS, CONNECTIVITY_DIR):
         shutil.rmtree(run_dir / sub, ignore_errors=True)
         (run_dir / sub).mkdir()

@@ -128,6 +128,12 @@ def test_a_run_killed_before_its_first_checkpoint_resumes_by_starting_over(tiny_
     resumed = run_cli("train", "--resume", run_dir)
     assert resumed.returncode == 0, resumed.stderr
     assert "starting it over" in resumed.stderr and _steps(run_dir) == [100, 200, 300]
+    shutil.rmtree(run_dir / "checkpoints")  # finished, its checkpoints deleted (as a sweep does): never redone
+    model = (run_dir / "model.zip").stat().st_mtime_ns
+    assert resume(run_dir).completed and (run_dir / "model.zip").stat().st_mtime_ns == model
+    with pytest.raises(UserError, match="has finished and holds no checkpoint"):
+        resume(run_dir, ["total_timesteps=600"])
+    assert _steps(run_dir) == [100, 200, 300]
 
 
 # --------------------------------------------------------------------------------------------------
