@@ -352,7 +352,8 @@ class InterruptCallback(BaseCallback):
     start (where model, replay buffer and counters are consistent, and checkpoints are written) it
     writes a checkpoint and raises :class:`Interrupted`. A second Ctrl-C before that stops at once
     (``KeyboardInterrupt``). Put it after the checkpoint callback; call :meth:`restore` when
-    training ends, however it ends. Outside the main thread (no signal handlers) it does nothing.
+    training ends, however it ends. Outside the main thread (no signal handlers), or where SIGINT is
+    ignored, it does nothing.
 
     :param checkpoints: writes the checkpoint
     """
@@ -365,7 +366,8 @@ class InterruptCallback(BaseCallback):
         self._installed = False
 
     def _on_training_start(self) -> None:
-        if threading.current_thread() is threading.main_thread():
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # a process told to ignore it keeps doing so
             self._previous = signal.signal(signal.SIGINT, self._handle)
             self._installed = True
 
