@@ -73,18 +73,18 @@ def available_memory() -> int | None:
         return None
 
 
-def real_observation_size(config: ExperimentConfig) -> int:
-    """The size of the env's own observation (before any noise), from a throw-away instance.
+def real_observation_size(config: ExperimentConfig) -> int | None:
+    """The size of the env's own observation (before any noise), from a throw-away instance;
+    ``None`` if the env cannot be made (building it for the run then says why).
 
     :param config: the experiment
-    :raises ConfigError: if the env cannot be made
     """
     import gymnasium as gym
 
     try:
         env = gym.make(config.env.id, **dict(config.env.make_kwargs or {}))
-    except Exception as error:  # noqa: BLE001 - gymnasium raises many kinds (unknown id, missing dependency)
-        raise ConfigError(f"env: cannot build {config.env.id!r}: {type(error).__name__}: {error}") from None
+    except Exception:  # noqa: BLE001 - gymnasium raises many kinds (unknown id, missing dependency)
+        return None
     try:
         shape = env.observation_space.shape or (0,)
         return int(math.prod(shape))
@@ -143,16 +143,17 @@ def estimate_memory(config: ExperimentConfig, n_real: int) -> MemoryEstimate:
 
 def check_resources(config: ExperimentConfig, available: int | None = None) -> MemoryEstimate | None:
     """Refuse a run that cannot fit in memory (only runs with noise are checked: the others are
-    small next to any machine).
+    small next to any machine; nor an env that cannot be made, which building it reports).
 
     :param config: the experiment
     :param available: bytes available (default: :func:`available_memory`)
     :return: the estimate (``None`` when nothing was checked)
     :raises ConfigError: naming the setting and the sizes, when the estimate exceeds ``available``
     """
-    if not config.env.has_noise:
+    n_real = real_observation_size(config) if config.env.has_noise else None
+    if n_real is None:
         return None
-    estimate = estimate_memory(config, real_observation_size(config))
+    estimate = estimate_memory(config, n_real)
     available = available_memory() if available is None else available
     if available is None or estimate.total <= available:
         return estimate
