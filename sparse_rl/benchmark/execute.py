@@ -25,7 +25,9 @@ from typing import Any
 
 from sparse_rl.runlock import RunLocked, run_lock, sibling_lock
 
-__all__ = ["RunLocked", "execute_run", "init_worker", "run_lock", "summarize_run"]
+#: ``RunLocked`` and ``run_lock`` (now in :mod:`sparse_rl.runlock`) are still importable from here
+__all__ = ["THREAD_VARIABLES", "RunLocked", "die_with_parent", "execute_run", "init_worker", "run_lock",
+           "summarize_run"]
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
