@@ -12,14 +12,15 @@ import argparse
 import sys
 from pathlib import Path
 
-ENVS = {  # file name: (gymnasium id, DS-SAC epsilon input/hidden of Sokar et al., IJCAI 2022)
-    "halfcheetah": ("HalfCheetah-v5", (12, 80)),
-    "hopper": ("Hopper-v5", (7, 20)),
-    "walker2d": ("Walker2d-v5", (12, 80)),
-    "ant": ("Ant-v5", (30, 64)),
-    "humanoid": ("Humanoid-v5", (61, 64)),
+from sparse_rl.agents.methods import DS_SAC_EPSILON, DS_TD3_EPSILON
+
+ENVS = {  # file name: gymnasium id
+    "halfcheetah": "HalfCheetah-v5",
+    "hopper": "Hopper-v5",
+    "walker2d": "Walker2d-v5",
+    "ant": "Ant-v5",
+    "humanoid": "Humanoid-v5",
 }
-DS_TD3_EPSILON = (7, 64)  # Sokar et al.'s TD3 default: about 50% sparsity at 2x256
 AGENTS = {"sac": "SAC", "td3": "TD3"}
 SPARSITIES = {
     "anf": ("ANF-{agent}", "Automatic Noise Filtering, Grooten et al. (AAMAS 2023)"),
@@ -38,7 +39,8 @@ def experiment_text(env: str, agent: str, sparsity: str) -> str:
     :param agent: ``sac`` or ``td3``
     :param sparsity: a ``SPARSITIES`` key
     """
-    env_id, sac_epsilon = ENVS[env]
+    env_id = ENVS[env]
+    sac_epsilon = DS_SAC_EPSILON[env_id.split("-")[0]]
     name, source = SPARSITIES[sparsity]
     title = name.format(agent=AGENTS[agent])
     lines = [

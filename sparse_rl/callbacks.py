@@ -116,6 +116,73 @@ def _format(value: Any) -> Any:
 
 
 # --------------------------------------------------------------------------------------------------
+# topology.csv
+
+#: the columns of ``topology.csv`` before the per-network filtering metrics
+TOPOLOGY_FIELDS = ("timesteps", "gradient_step", "updated", "changed", "drop_fraction")
+
+
+def filtering_columns(model: Any) -> dict[str, float]:
+    """The filtering metrics of ``model``'s sparse input layers as flat columns
+    (``in_degree_real_actor``, ``topk_precision_qf0``…; see
+    :class:`~sparse_rl.sparse.connectivity.FilteringMetrics`); empty for a model without them."""
+    if not hasattr(model, "input_filtering"):
+        return {}
+    return {f"{key}_{network}": value for network, metrics in model.input_filtering().items()
+            for key, value in metrics.as_dict().items()}
+
+
+class TopologyLog:
+    """``topology.csv``: a row after every topology update of a sparse agent: when (env steps,
+    gradient step), which updater (``actor`` or ``critic``), how many connections moved, and the
+    filtering metrics of every input layer at that moment (:func:`filtering_columns`). Listens
+    through ``model.add_topology_listener``.
+
+    :param path: the CSV file
+    :param model: a ``SparseSAC`` / ``SparseTD3``
+    """
+
+    def __init__(self, path: str | Path, model: Any) -> None:
+        self.model = model
+        self.log = MetricsLog(path, [*TOPOLOGY_FIELDS, *filtering_columns(model)])
+        model.add_topology_listener(self)
+
+    def __call__(self, network: str, update: Any) -> None:
+        """Topology listener: append the row of this update."""
+        self.log.append({"timesteps": int(self.model.num_timesteps), "gradient_step": update.step,
+                         "updated": network, "changed": update.changed, "drop_fraction": update.drop_fraction,
+                         **filtering_columns(self.model)})
+
+
+# --------------------------------------------------------------------------------------------------
+# the transfer setting
+
+
+class RefillAfterPermutation(BaseCallback):
+    """ANF's transfer protocol (Grooten et al., AAMAS 2023): when the env permutes its features
+    (``env.permute_at_step``), empty the replay buffer and act at random for ``refill_steps`` env
+    steps, training again once the buffer holds them.
+
+    :param at_step: the env step of the permutation
+    :param refill_steps: random steps after it (their paper: 25,000)
+    """
+
+    def __init__(self, at_step: int, refill_steps: int) -> None:
+        super().__init__()
+        self.at_step = at_step
+        self.refill_steps = refill_steps
+        self._previous: int | None = None
+
+    def _on_step(self) -> bool:
+        previous = self.num_timesteps - 1 if self._previous is None else self._previous
+        self._previous = self.num_timesteps
+        if previous < self.at_step <= self.num_timesteps:
+            self.model.replay_buffer.reset()
+            self.model.learning_starts = self.num_timesteps + self.refill_steps
+        return True
+
+
+# --------------------------------------------------------------------------------------------------
 # NaN guard
 
 
@@ -218,6 +285,7 @@ class EvalCallback(BaseCallback):
         self.extra = extra
         self.last_result: tuple[float, float] | None = None
         self.last_step: int | None = None
+        self.last_episodes: tuple[list[float], list[int]] | None = None
         self._started = 0.0
         self._segment_step = 0
         self._segment_time = 0.0
@@ -258,6 +326,7 @@ class EvalCallback(BaseCallback):
                                            deterministic=self.deterministic, return_episode_rewards=True)
         mean, std = float(np.mean(returns)), float(np.std(returns))
         self.last_result, self.last_step = (mean, std), step
+        self.last_episodes = (list(returns), list(lengths))  # for evaluations.npz (sparse_rl.evaluations)
         row = {"timesteps": step, "eval_return_mean": mean, "eval_return_std": std,
                "eval_length_mean": float(np.mean(lengths)), "episodes": int(getattr(self.model, "_episode_num", 0)),
                "steps_per_second": steps_per_second, "wall_time_s": self.wall_time}

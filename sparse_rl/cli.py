@@ -1,4 +1,5 @@
-"""The ``sparse-rl`` command line: ``train``, ``evaluate``, ``analyze``, ``demo``, ``benchmark``.
+"""The ``sparse-rl`` command line: ``train``, ``evaluate``, ``analyze``, ``compare``, ``demo``, ``benchmark``,
+``configs``.
 
 Each subcommand is a pair in :data:`COMMANDS`: a function adding its arguments to an argparse
 parser and a handler taking the parsed arguments and returning an exit code. Adding one is a few
@@ -30,6 +31,9 @@ def _configure_train(parser: argparse.ArgumentParser) -> None:
                         help="YAML config file(s), merged in order (e.g. configs/quick/pendulum_sac_anf.yaml)")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its newest checkpoint")
     parser.add_argument("--checkpoint", metavar="DIR", help="with --resume: resume from this checkpoint directory")
+    parser.add_argument("--track", action="store_true",
+                        help="log to Weights & Biases too (run.track; pip install 'sparse_rl[track]'; "
+                             "WANDB_MODE=offline to log without an account)")
     _add_set(parser)
     _add_progress(parser)
 
@@ -43,13 +47,17 @@ def _train(args: argparse.Namespace) -> int:
                         "a resumed run uses its own config.yaml (change it with --set)")
     if args.checkpoint and not args.resume:
         raise UserError("--checkpoint needs --resume RUN_DIR")
+    if args.track:
+        args.overrides = [*args.overrides, "run.track=true"]
     if args.resume:
         result = runner.resume(args.resume, args.overrides, checkpoint=args.checkpoint, progress_bar=args.progress)
     else:
         if not args.configs:
             raise UserError("give a config file (e.g. sparse-rl train configs/quick/pendulum_sac_anf.yaml) or "
                             "--resume RUN_DIR")
-        config = load_config(args.configs, args.overrides)
+        from sparse_rl.shipped_configs import resolve_config_path
+
+        config = load_config([resolve_config_path(path) for path in args.configs], args.overrides)
         result = runner.train(config, progress_bar=args.progress,
                               on_run_dir=lambda path: print(f"run directory: {path}", file=sys.stderr))
     print(result.message)
@@ -68,15 +76,29 @@ def _configure_evaluate(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None, help="evaluation env seed (default: the config's)")
     parser.add_argument("--checkpoint", metavar="DIR", help="evaluate this checkpoint instead of model.zip")
     parser.add_argument("--stochastic", action="store_true", help="sample actions instead of the deterministic ones")
+    parser.add_argument("--best", action="store_true", help="evaluate best_model.zip (the best periodic evaluation)")
+    parser.add_argument("--video", nargs="?", const="", default=None, metavar="DIR",
+                        help="record an MP4 of the evaluation (default DIR: RUN_DIR/videos; pip install "
+                             "'sparse_rl[video]')")
+    parser.add_argument("--video-length", type=int, default=None, metavar="STEPS",
+                        help="env steps in the video (default: one episode)")
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from sparse_rl import runner
 
+    video_dir = None
+    if args.video is not None:
+        video_dir = Path(args.video) if args.video else Path(args.run_dir) / "videos"
     result = runner.evaluate_run(args.run_dir, n_episodes=args.episodes, seed=args.seed, checkpoint=args.checkpoint,
-                                 deterministic=not args.stochastic)
+                                 deterministic=not args.stochastic, best=args.best, video_dir=video_dir,
+                                 video_length=args.video_length)
     print(f"return over {len(result.returns)} episodes: {result.mean:.2f} ± {result.std:.2f} "
           f"(model {result.model_path}, trained for {result.num_timesteps} steps)")
+    if result.video is not None:
+        print(f"video: {result.video}")
     return 0
 
 
@@ -151,9 +173,36 @@ def _demo(args: argparse.Namespace) -> int:
     mean, std = result.last_eval or (float("nan"), float("nan"))
     print(f"final evaluation return: {mean:.2f} ± {std:.2f} over {config.eval.n_episodes} episodes")
     print(f"run directory: {result.run_dir}")
-    print(f"next: sparse-rl evaluate {result.run_dir}  |  sparse-rl analyze {result.run_dir}  |  "
-          f"tensorboard --logdir {result.run_dir / 'tb'}")
+    command, note = command_hint()
+    if note:
+        print(note)
+    tensorboard, _ = command_hint("tensorboard")
+    print(f"next: {command} evaluate {result.run_dir}  |  {command} analyze {result.run_dir}  |  "
+          f"{tensorboard} --logdir {result.run_dir / 'tb'}")
     return 0
+
+
+def command_hint(name: str = "sparse-rl") -> tuple[str, str]:
+    """How the user can call the command ``name`` (installed beside this Python) from this shell:
+    the command, and a note when it is not on PATH (installed in a virtual environment that is not
+    active, e.g. by ``make demo``)."""
+    import os
+    import shutil
+    from pathlib import Path
+
+    bin_dir = Path(sys.executable).parent
+    script = bin_dir / (f"{name}.exe" if os.name == "nt" else name)
+    found = shutil.which(name)
+    if found and (not script.exists() or Path(found).resolve() == script.resolve()):
+        return name, ""
+    if not script.exists():
+        return (f"{Path(sys.executable).name} -m sparse_rl" if name == "sparse-rl" else name), ""
+    def shown_path(path: Path) -> Path:
+        return path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+
+    shown, activate = shown_path(script), shown_path(bin_dir / "activate")
+    return str(shown), (f"{name} is installed in {bin_dir.parent}, which is not active in this shell: run "
+                        f"'source {activate}' to use plain '{name}', or call {shown}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -194,6 +243,66 @@ def _benchmark(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------------
+# compare
+
+
+def _configure_compare(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", metavar="RUN_OR_SWEEP",
+                        help="run directories, sweep directories (bench_runs/<name>) or directories holding runs")
+    parser.add_argument("--out", "-o", default="comparison.png", metavar="FILE",
+                        help="the image to write (PNG, PDF, SVG; default: comparison.png)")
+    parser.add_argument("--labels", nargs="+", default=None, help="a legend label per run directory")
+    parser.add_argument("--title", default=None, help="the plot's title")
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from sparse_rl.benchmark.compare import compare
+
+    print(f"learning curves: {compare(args.paths, args.out, labels=args.labels, title=args.title)}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------
+# configs
+
+
+def _configure_configs(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    actions.add_parser("list", help="the names of the shipped configs")
+    show = actions.add_parser("show", help="print a shipped config")
+    show.add_argument("name", metavar="NAME", help="e.g. quick/pendulum_sac_anf")
+    show.add_argument("--resolved", action="store_true", help="with its defaults merged in")
+    copy = actions.add_parser("copy", help="copy a shipped config to start from")
+    copy.add_argument("name", metavar="NAME", help="e.g. experiments/halfcheetah/sac_anf")
+    copy.add_argument("destination", metavar="DEST",
+                      help="a new directory (gets the whole configs tree), or an existing directory or a .yaml "
+                           "file (gets the one config with its parts merged in)")
+
+
+def _configs(args: argparse.Namespace) -> int:
+    from sparse_rl import shipped_configs
+
+    if args.action == "list":
+        print(f"configs shipped in {shipped_configs.configs_root()}:")
+        for name in shipped_configs.list_configs():
+            print(f"  {name}")
+        print("train one with: sparse-rl train NAME (e.g. sparse-rl train quick/pendulum_sac_anf)")
+    elif args.action == "show":
+        path = shipped_configs.find_config(args.name)
+        if args.resolved:
+            import yaml
+
+            from sparse_rl.config import compose
+
+            print(yaml.safe_dump(compose(path), sort_keys=False), end="")
+        else:
+            print(path.read_text(encoding="utf-8"), end="")
+    else:
+        print(f"copied: {shipped_configs.copy_config(args.name, args.destination)}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------
 # shared options and the parser
 
 #: name -> (help, add arguments, handler)
@@ -201,9 +310,11 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handle
     "train": ("train a new run from YAML config(s), or resume one", _configure_train, _train),
     "evaluate": ("print a run's mean ± std return over N episodes", _configure_evaluate, _evaluate),
     "analyze": ("plot a run's input-layer connectivity", _configure_analyze, _analyze),
+    "compare": ("plot the learning curves of several runs or sweeps on one figure", _configure_compare, _compare),
     "demo": ("a one-minute ANF-SAC run on a noisy Pendulum", _configure_demo, _demo),
     "benchmark": ("run a sweep (agents x envs x noise fractions x seeds) and write results.csv, summary.md and "
                   "learning curves", _configure_benchmark, _benchmark),
+    "configs": ("list, show or copy the configs shipped with the package", _configure_configs, _configs),
 }
 
 
@@ -221,12 +332,22 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``sparse-rl`` argument parser with every subcommand of :data:`COMMANDS`."""
     parser = argparse.ArgumentParser(prog="sparse-rl", description="Dynamically sparse SAC/TD3 agents: train, "
                                      "evaluate and analyze runs.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_package_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (help_text, configure, handler) in COMMANDS.items():
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
         configure(sub)
         sub.set_defaults(handler=handler)
     return parser
+
+
+def _package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("sparse_rl")
+    except PackageNotFoundError:  # run from a checkout that is not installed
+        return "(not installed)"
 
 
 def report_error(error: UserError) -> None:

@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from sparse_rl.agents.methods import METHODS
 from sparse_rl.envs.factory import EnvConfig
 
 ALGORITHMS = ("sac", "td3")
@@ -37,6 +38,10 @@ ALGORITHMS = ("sac", "td3")
 IMPLEMENTATIONS = ("sparse_rl", "sb3")
 ACTION_NOISE_KINDS = ("normal", "ornstein_uhlenbeck")
 ACTIVATIONS = ("relu", "tanh", "elu", "leaky_relu", "gelu", "silu")
+#: ``vec_env``: SB3's ``DummyVecEnv`` (envs stepped in turn in this process) or ``SubprocVecEnv``
+VEC_ENVS = ("dummy", "subproc")
+#: ``run.log_formats``: SB3 logger output formats (``tensorboard`` writes to the run's tb/)
+LOG_FORMATS = ("tensorboard", "csv", "json", "stdout", "log")
 
 #: SB3 constructor arguments that the config sets elsewhere, and where.
 RESERVED_HYPERPARAMS = {
@@ -177,6 +182,12 @@ class RunConfig:
     :param progress_bar: show a progress bar; ``None``: when stderr is a terminal
     :param verbose: SB3's verbosity (0 quiet, 1 training logs on stdout)
     :param log_interval: episodes between two writes of SB3's logger (TensorBoard)
+    :param log_formats: SB3 logger formats: ``tensorboard`` (into ``tb/``), ``csv`` (``progress.csv``),
+        ``json`` (``progress.json``), ``log`` (``log.txt``) go to the run directory, ``stdout`` prints
+        (also added by ``verbose: 1``)
+    :param track: log to Weights & Biases too (``sparse-rl train --track``; needs ``pip install wandb``)
+    :param wandb_project: the W&B project
+    :param wandb_entity: the W&B entity (team or user; ``None``: your default)
     """
 
     root: str = "runs"
@@ -184,10 +195,16 @@ class RunConfig:
     progress_bar: bool | None = None
     verbose: int = 0
     log_interval: int = 4
+    log_formats: list[str] = field(default_factory=lambda: ["tensorboard"])
+    track: bool = False
+    wandb_project: str = "sparse_rl"
+    wandb_entity: str | None = None
 
     def __post_init__(self) -> None:
         _check_min(self.verbose, 0, "run.verbose")
         _check_min(self.log_interval, 1, "run.log_interval")
+        for index, name in enumerate(self.log_formats):
+            _check_choice(name, LOG_FORMATS, f"run.log_formats[{index}]")
         if self.name is not None and (not self.name or "/" in self.name or self.name in (".", "..")):
             raise ConfigError(f"run.name must be a plain directory name, got {self.name!r}")
 
@@ -203,6 +220,8 @@ class ExperimentConfig:
     :param sparsity: a preset name or a dict (``{preset: anf, density: 0.1}``), see
         :func:`~sparse_rl.agents.sparsity.resolve_sparsity`
     :param net_arch: hidden layer sizes of actor and critics (``policy_kwargs.net_arch``)
+    :param n_envs: parallel training envs (env ``i`` seeded with ``seed + i``; evaluation uses one)
+    :param vec_env: ``dummy`` (SB3's ``DummyVecEnv``) or ``subproc`` (``SubprocVecEnv``, one process per env)
     :param torch_threads: ``torch.set_num_threads`` (``None``: torch's default)
     :param device: ``cpu``, ``cuda`` or ``auto``
     :param eval: periodic evaluation
@@ -210,6 +229,12 @@ class ExperimentConfig:
     :param snapshots: connectivity snapshots
     :param run: run directory and reporting
     :param description: free text, kept in the resolved config
+    :param transfer_refill_steps: with ``env.permute_at_step``, empty the replay buffer at the
+        permutation and act at random for this many steps before training again (ANF's transfer
+        protocol: 25,000); 0 keeps the buffer and trains on
+    :param method: a paper's method (``anf_sac``, ``anf_td3``, ``ds_sac``, ``ds_td3``,
+        ``rigl_sac``; :data:`~sparse_rl.agents.methods.METHODS`): its agent, sparsity, hyperparameters
+        and ``net_arch`` are the defaults under every other key of the config
     """
 
     env: EnvConfig
@@ -218,6 +243,8 @@ class ExperimentConfig:
     agent: AgentConfig = field(default_factory=AgentConfig)
     sparsity: str | dict[str, Any] = "anf"
     net_arch: list[int] | dict[str, list[int]] | None = None
+    n_envs: int = 1
+    vec_env: str = "dummy"
     torch_threads: int | None = None
     device: str = "auto"
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -225,10 +252,15 @@ class ExperimentConfig:
     snapshots: SnapshotConfig = field(default_factory=SnapshotConfig)
     run: RunConfig = field(default_factory=RunConfig)
     description: str = ""
+    transfer_refill_steps: int = 0
+    method: str | None = None
 
     def __post_init__(self) -> None:
         _check_min(self.total_timesteps, 1, "total_timesteps")
         _check_min(self.seed, 0, "seed")
+        _check_min(self.transfer_refill_steps, 0, "transfer_refill_steps")
+        _check_min(self.n_envs, 1, "n_envs")
+        _check_choice(self.vec_env, VEC_ENVS, "vec_env")
         if self.torch_threads is not None:
             _check_min(self.torch_threads, 1, "torch_threads")
         if self.device != "auto" and not re.fullmatch(r"cpu|cuda(:\d+)?|mps", self.device):
@@ -441,12 +473,34 @@ def config_from_dict(data: Mapping[str, Any]) -> ExperimentConfig:
     """
     if not isinstance(data, Mapping):
         raise ConfigError(f"a config must be a mapping of keys, got {type(data).__name__}")
-    data = {key: value for key, value in data.items() if key != "defaults"}
+    data = _expand_method({key: value for key, value in data.items() if key != "defaults"})
     config = _build_dataclass(ExperimentConfig, data, "")
     _check_sparsity(config)
     _check_implementation(config)
     _check_hyperparams(config)
     return config
+
+
+def _expand_method(data: dict[str, Any]) -> dict[str, Any]:
+    """Put a ``method``'s values (:data:`~sparse_rl.agents.methods.METHODS`) under the config's own."""
+    name = data.get("method")
+    if name is None:
+        return data
+    if not isinstance(name, str) or name not in METHODS:
+        raise ConfigError(f"method: {_unknown_choice_text(name, METHODS)}")
+    env = data.get("env")
+    env_id = env.get("id") if isinstance(env, Mapping) else None
+    fragment = METHODS[name].config_fragment(env_id if isinstance(env_id, str) else None)
+    own = data.get("sparsity")
+    if isinstance(own, str) or (isinstance(own, Mapping) and "preset" in own):
+        fragment.pop("sparsity")  # another preset (plus overrides) replaces the method's whole
+    return deep_merge(fragment, data)
+
+
+def _unknown_choice_text(value: Any, known: Mapping[str, Any]) -> str:
+    close = difflib.get_close_matches(str(value), list(known), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown method {value!r}{hint}; known: {', '.join(known)}"
 
 
 def build_dataclass(cls: type, data: Any, path: str = "") -> Any:

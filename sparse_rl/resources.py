@@ -38,7 +38,7 @@ class MemoryEstimate:
 
     :param inputs: observation size (real features plus noise)
     :param real: real features
-    :param noise_tables: the noise tables of the training and evaluation envs
+    :param noise_tables: the noise tables of the training envs and the evaluation env
     :param networks: the input layers' weights, gradients and Adam moments (targets included)
     :param buffer: the replay buffer
     :param batches: one sampled batch (observations and next observations, with the noise)
@@ -110,7 +110,8 @@ def estimate_memory(config: ExperimentConfig, n_real: int) -> MemoryEstimate:
     inputs = n_real + n_noise
     tables = 0
     if n_noise and env.noise_generator == "table":
-        tables = 2 * 2 * (max(_MIN_TABLE, 4 * n_noise) + n_noise) * _FLOAT  # two tables, train and eval envs
+        envs = int(getattr(config, "n_envs", 1)) + 1  # the training envs and the evaluation env
+        tables = envs * 2 * (max(_MIN_TABLE, 4 * n_noise) + n_noise) * _FLOAT  # two tables per env
     hyper = config.agent.hyperparams
     hidden = _first_hidden(config)
     positions = inputs * hidden  # of one input layer (actor, each critic and its target)

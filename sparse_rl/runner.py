@@ -11,6 +11,9 @@ Run directory (other tools build on these names)::
       checkpoints/     ``step_<N>/`` atomic checkpoints (see :mod:`sparse_rl.checkpoint`)
       connectivity/    input-layer snapshots (:mod:`sparse_rl.analysis.snapshots`)
       model.zip        the final model
+      evaluations.npz  every evaluation's episode returns and lengths (SB3's ``EvalCallback`` format)
+      best_model.zip   the model at its best evaluation (:mod:`sparse_rl.evaluations`)
+      progress.csv …   the SB3 logger formats chosen in ``run.log_formats`` (:mod:`sparse_rl.tracking`)
 
 Every sparsity, ``dense`` included, trains a :class:`~sparse_rl.agents.SparseSAC` /
 :class:`~sparse_rl.agents.SparseTD3`: with ``dense`` they are parameter-identical to SB3's SAC /
@@ -46,6 +49,9 @@ from sparse_rl.callbacks import (
     MetricsLog,
     NanGuardCallback,
     ProgressBarCallback,
+    RefillAfterPermutation,
+    TopologyLog,
+    filtering_columns,
 )
 from sparse_rl.checkpoint import (
     CHECKPOINTS,
@@ -68,6 +74,7 @@ from sparse_rl.runlock import run_lock
 
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.csv"
+TOPOLOGY_FILE = "topology.csv"
 TB_DIR = "tb"
 CONNECTIVITY_DIR = "connectivity"
 FINAL_MODEL = "model.zip"
@@ -141,6 +148,7 @@ class EvaluationResult:
     :param returns: every episode's return
     :param model_path: the model evaluated
     :param num_timesteps: the env steps that model was trained for
+    :param video: the video recorded (``None`` if none)
     """
 
     mean: float
@@ -148,6 +156,7 @@ class EvaluationResult:
     returns: list[float]
     model_path: Path
     num_timesteps: int
+    video: Path | None = None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -241,32 +250,51 @@ def load_run_config(run_dir: Path, overrides: Sequence[str] = ()) -> ExperimentC
 # building env and agent
 
 
-def build_env(config: ExperimentConfig, seed: int, permuted: bool | None = None) -> Any:
-    """A one-env ``DummyVecEnv`` (with SB3's ``Monitor``) of the configured environment.
+def build_env(config: ExperimentConfig, seed: int, permuted: bool | None = None, training: bool = False,
+              render_mode: str | None = None) -> Any:
+    """A VecEnv (each env with SB3's ``Monitor``) of the configured environment: one env in a
+    ``DummyVecEnv``, or for training (``training=True``) the config's ``n_envs`` in its ``vec_env``
+    class, env ``i`` seeded with ``seed + i``.
 
     :param config: the experiment
     :param seed: seeds its resets, action space and noise
     :param permuted: for an env with a feature permutation, force the phase (``True``: permuted from
         the start, ``False``: never); ``None`` keeps the config's schedule
+    :param training: build the training envs (``n_envs``, ``vec_env``) instead of one
+    :param render_mode: gymnasium's ``render_mode`` (e.g. ``rgb_array`` for videos)
     :raises ConfigError: if the env cannot be built
     """
     from stable_baselines3.common.monitor import Monitor
-    from stable_baselines3.common.vec_env import DummyVecEnv
-
-    from sparse_rl.envs.factory import make_env
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
     env_config = config.env
     if permuted is not None and env_config.permute_at_step is not None:
         env_config = dataclasses.replace(env_config, permute_at_step=0 if permuted else None)
-    try:
-        env = make_env(env_config, seed=seed)
-    except (ValueError, TypeError, ImportError) as error:
-        raise ConfigError(f"env: cannot build {config.env.id!r}: {' '.join(str(error).split())}") from None
-    except Exception as error:  # noqa: BLE001 - gymnasium raises many kinds (e.g. a missing dependency)
-        raise ConfigError(f"env: cannot build {config.env.id!r}: {type(error).__name__}: {error}") from None
-    vec_env = DummyVecEnv([lambda: Monitor(env)])
+    if render_mode is not None:
+        env_config = dataclasses.replace(env_config, make_kwargs={**env_config.make_kwargs, "render_mode": render_mode})
+    n_envs = config.n_envs if training else 1
+    first = _make_one_env(config.env.id, env_config, seed)  # built here: a config error shows before any process
+    factories = [lambda: Monitor(first)] + [
+        (lambda i=i: Monitor(_make_one_env(config.env.id, env_config, seed + i))) for i in range(1, n_envs)]
+    if training and config.vec_env == "subproc":
+        first.close()
+        factories[0] = lambda: Monitor(_make_one_env(config.env.id, env_config, seed))
+        vec_env = SubprocVecEnv(factories)
+    else:
+        vec_env = DummyVecEnv(factories)
     vec_env.seed(seed)
     return vec_env
+
+
+def _make_one_env(env_id: str, env_config: Any, seed: int) -> Any:
+    from sparse_rl.envs.factory import make_env
+
+    try:
+        return make_env(env_config, seed=seed)
+    except (ValueError, TypeError, ImportError) as error:
+        raise ConfigError(f"env: cannot build {env_id!r}: {' '.join(str(error).split())}") from None
+    except Exception as error:  # noqa: BLE001 - gymnasium raises many kinds (e.g. a missing dependency)
+        raise ConfigError(f"env: cannot build {env_id!r}: {type(error).__name__}: {error}") from None
 
 
 def agent_class(config: ExperimentConfig) -> type:
@@ -455,13 +483,20 @@ class _Session:
         offset = float(self.resumed_from.state.get("wall_time_s", 0.0)) if self.resumed_from else 0.0
         self.evaluation = EvalCallback(self.eval_env, self.metrics, config.eval.freq, config.eval.n_episodes,
                                        deterministic=config.eval.deterministic, guard=self.guard,
-                                       wall_time_offset=offset, extra=_real_shares, verbose=config.run.verbose)
+                                       wall_time_offset=offset, extra=filtering_columns, verbose=config.run.verbose)
+        if hasattr(self.model, "add_topology_listener"):
+            TopologyLog(self.run_dir / TOPOLOGY_FILE, self.model)
         if self.resumed_from and self.resumed_from.state.get("last_eval"):
             self.evaluation.last_result = tuple(self.resumed_from.state["last_eval"])  # type: ignore[assignment]
         self.checkpoints = CheckpointCallback(
             self.run_dir / CHECKPOINTS, config.checkpoint.freq, config.checkpoint.keep, self.state, guard=self.guard,
             replay_buffer=config.checkpoint.replay_buffer, verbose=config.run.verbose)
-        callbacks: list[Any] = [self.guard, BindNoiseFreeBuffer(), self.evaluation, self.checkpoints]
+        from sparse_rl.evaluations import EvalArchiveCallback
+
+        archive = EvalArchiveCallback(self.evaluation, self.run_dir)  # evaluations.npz, best_model.zip
+        callbacks: list[Any] = [self.guard, BindNoiseFreeBuffer(), self.evaluation, archive, self.checkpoints]
+        if config.env.permute_at_step is not None and config.transfer_refill_steps > 0:
+            callbacks.insert(1, RefillAfterPermutation(config.env.permute_at_step, config.transfer_refill_steps))
         snapshots = self._snapshot_callback()
         if snapshots is not None:
             callbacks.append(snapshots)
@@ -497,11 +532,13 @@ class _Session:
         :raises TrainingInterrupted: on Ctrl-C
         """
         from stable_baselines3.common.callbacks import CallbackList
-        from stable_baselines3.common.logger import configure
+
+        from sparse_rl.tracking import finish_tracking, make_logger, start_tracking
 
         config = self.config
-        formats = ["tensorboard"] + (["stdout"] if config.run.verbose else [])
-        self.model.set_logger(configure(str(self.run_dir / TB_DIR), formats))
+        formats = list(config.run.log_formats) + (["stdout"] if config.run.verbose else [])
+        wandb_run = start_tracking(config, self.run_dir) if config.run.track else None
+        self.model.set_logger(make_logger(self.run_dir, formats, wandb_run))
         callbacks = CallbackList(self.callbacks())
         start = int(self.model.num_timesteps)
         remaining = config.total_timesteps - start
@@ -532,6 +569,9 @@ class _Session:
         finally:
             self.interrupt.restore()
             self.model.logger.close()
+            finish_tracking(wandb_run)
+            if config.vec_env == "subproc":
+                self.env.close()  # its worker processes
             if self.progress is not None and self.progress.bar is not None:
                 self.progress.bar.close()
         if self.guard.tripped:
@@ -588,7 +628,7 @@ def train(config: ExperimentConfig, progress_bar: bool | None = None,
     """
     _set_threads(config)
     check_resources(config)
-    env = build_env(config, config.seed)
+    env = build_env(config, config.seed, training=True)
     model = build_model(config, env)
     run_dir = create_run_dir(config)
     if on_run_dir is not None:
@@ -654,7 +694,7 @@ def _resume_locked(run_dir: Path, config: ExperimentConfig, overrides: Sequence[
     print(f"resuming {run_dir} from {found.path.name} (step {found.step} of {config.total_timesteps})", file=sys.stderr)
     _set_threads(config)
     check_resources(config)
-    env = build_env(config, config.seed)
+    env = build_env(config, config.seed, training=True)
     restore_env_state(env, found.state.get("env_state", []))
     model = load_model(found, agent_class(config), env, config.device, **changed)
     if checkpoint is not None:
@@ -669,8 +709,9 @@ def _resume_locked(run_dir: Path, config: ExperimentConfig, overrides: Sequence[
     rng = _read_rng(found)
     restore_rng(rng, model)
     env.seed(config.seed + found.step)  # a fresh episode, seeded from the step it starts at
-    if (run_dir / METRICS_FILE).is_file():
-        MetricsLog(run_dir / METRICS_FILE).truncate_after(found.step)
+    for log_file in (METRICS_FILE, TOPOLOGY_FILE):
+        if (run_dir / log_file).is_file():
+            MetricsLog(run_dir / log_file).truncate_after(found.step)
     return _Session(config, run_dir, model, env, found, progress_bar).learn()
 
 
@@ -683,7 +724,7 @@ def _start_over(run_dir: Path, config: ExperimentConfig, overrides: Sequence[str
           file=sys.stderr)
     _set_threads(config)
     check_resources(config)
-    env = build_env(config, config.seed)
+    env = build_env(config, config.seed, training=True)
     model = build_model(config, env)
     (run_dir / METRICS_FILE).unlink(missing_ok=True)
     for sub in (TB_DIR, CHECKPOINTS, CONNECTIVITY_DIR):
@@ -794,7 +835,8 @@ def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def evaluate_run(run_dir: str | Path, n_episodes: int | None = None, seed: int | None = None,
-                 checkpoint: str | Path | None = None, deterministic: bool = True) -> EvaluationResult:
+                 checkpoint: str | Path | None = None, deterministic: bool = True, best: bool = False,
+                 video_dir: str | Path | None = None, video_length: int | None = None) -> EvaluationResult:
     """Evaluate a run's final model (or its newest checkpoint, or ``checkpoint``) for ``n_episodes``.
 
     :param run_dir: the run directory
@@ -802,6 +844,11 @@ def evaluate_run(run_dir: str | Path, n_episodes: int | None = None, seed: int |
     :param seed: the evaluation env's seed (default: the config's evaluation seed)
     :param checkpoint: a checkpoint directory to evaluate instead of ``model.zip``
     :param deterministic: deterministic actions
+    :param best: evaluate ``best_model.zip`` (the best periodic evaluation) instead of ``model.zip``
+    :param video_dir: record an MP4 of the evaluation there (SB3's ``VecVideoRecorder``; needs
+        ``pip install 'sparse_rl[video]'``; MuJoCo renders headless with ``MUJOCO_GL=egl``, the
+        default set here when there is no display)
+    :param video_length: env steps in the video (default: one episode, the env's time limit)
     :raises UserError: if there is no model to evaluate or it does not load
     """
     from stable_baselines3.common.evaluation import evaluate_policy
@@ -810,11 +857,17 @@ def evaluate_run(run_dir: str | Path, n_episodes: int | None = None, seed: int |
     config = load_run_config(run_dir)
     if n_episodes is not None and n_episodes < 1:
         raise UserError(f"--episodes must be >= 1, got {n_episodes}")
+    if best and checkpoint is not None:
+        raise UserError("give --best or --checkpoint, not both")
     _set_threads(config)
+    if video_dir is not None:
+        from sparse_rl.video import prepare_headless_rendering
+
+        prepare_headless_rendering()  # before MuJoCo is imported: it picks its OpenGL backend then
     env_seed = config.eval_seed if seed is None else seed
     probe = build_env(config, env_seed)
     cls = agent_class(config)
-    model_path, data = _read_model(run_dir, checkpoint)
+    model_path, data = _read_model(run_dir, checkpoint, best)
     check_model_algorithm(data, cls)
     try:
         model = cls.load(data, env=probe, device=config.device)
@@ -823,22 +876,41 @@ def evaluate_run(run_dir: str | Path, n_episodes: int | None = None, seed: int |
                               f"{' '.join(str(error).split())}") from None
     steps = int(model.num_timesteps)
     env = probe
-    if config.env.permute_at_step is not None:
-        env = build_env(config, env_seed, permuted=steps >= config.env.permute_at_step)
+    permuted = None if config.env.permute_at_step is None else steps >= config.env.permute_at_step
+    if permuted is not None or video_dir is not None:
+        env = build_env(config, env_seed, permuted=permuted, render_mode="rgb_array" if video_dir else None)
+    video = None
+    if video_dir is not None:
+        from sparse_rl.video import record_video
+
+        env, video = record_video(env, Path(video_dir), video_length, prefix=f"{run_dir.name}-{model_path.stem}")
     env.seed(env_seed)
     episodes = n_episodes or config.eval.n_episodes
-    returns, _ = evaluate_policy(model, env, n_eval_episodes=episodes, deterministic=deterministic,
-                                 return_episode_rewards=True)
+    try:
+        returns, _ = evaluate_policy(model, env, n_eval_episodes=episodes, deterministic=deterministic,
+                                     return_episode_rewards=True)
+    finally:
+        if video is not None:
+            env.close()  # writes the video
     values = [float(r) for r in returns]
-    return EvaluationResult(float(np.mean(values)), float(np.std(values)), values, model_path, steps)
+    return EvaluationResult(float(np.mean(values)), float(np.std(values)), values, model_path, steps,
+                            None if video is None else video())
 
 
-def _read_model(run_dir: Path, checkpoint: str | Path | None, attempts: int = 5) -> tuple[Path, io.BytesIO]:
-    """The model to evaluate, read into memory: ``checkpoint``'s, else ``model.zip``, else the newest
-    complete checkpoint's. A training run may prune that checkpoint while it is read: then the
-    newest one is looked up again (up to ``attempts`` times)."""
+def _read_model(run_dir: Path, checkpoint: str | Path | None, best: bool = False,
+                attempts: int = 5) -> tuple[Path, io.BytesIO]:
+    """The model to evaluate, read into memory: ``checkpoint``'s, the best one (``best``), else
+    ``model.zip``, else the newest complete checkpoint's. A training run may prune that checkpoint
+    while it is read: then the newest one is looked up again (up to ``attempts`` times)."""
+    from sparse_rl.evaluations import BEST_MODEL
+
     if checkpoint is not None:
         path = read_checkpoint(_own_checkpoint(run_dir, checkpoint)).path / MODEL_FILE
+        return path, io.BytesIO(path.read_bytes())
+    if best:
+        path = run_dir / BEST_MODEL
+        if not path.is_file():
+            raise UserError(f"run {str(run_dir)!r} has no {BEST_MODEL} (written at its first evaluation)")
         return path, io.BytesIO(path.read_bytes())
     for attempt in range(attempts):
         if (run_dir / FINAL_MODEL).is_file():  # written once, by a rename: complete if there
@@ -864,21 +936,16 @@ def _read_model(run_dir: Path, checkpoint: str | Path | None, attempts: int = 5)
 
 
 def _env_attribute(env: Any, name: str, default: Any) -> Any:
-    try:
-        return env.get_attr(name, indices=[0])[0]
-    except AttributeError:
+    # has_attr, not a caught AttributeError: in a SubprocVecEnv the failed lookup kills the worker
+    if not env.has_attr(name):
         return default
+    return env.get_attr(name, indices=[0])[0]
 
 
 def _metric_fields(model: Any) -> list[str]:
     from sparse_rl.callbacks import METRICS_FIELDS
 
-    return [*METRICS_FIELDS, *sorted(_real_shares(model))]
-
-
-def _real_shares(model: Any) -> dict[str, float]:
-    shares = model.input_real_shares() if hasattr(model, "input_real_shares") else {}
-    return {f"real_share_{name}": float(value) for name, value in shares.items()}
+    return [*METRICS_FIELDS, *filtering_columns(model)]
 
 
 def _version() -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import shutil
 import sys
@@ -206,15 +207,24 @@ def test_local_sweep_writes_results_summary_and_plots(local_sweep: Path) -> None
     assert int(anf["actor_dense_weights"]) - int(anf["actor_weights"]) == 30 * 32 - 192
     assert anf["actor_dense_weights"] == sac["actor_dense_weights"]
     assert 0.0 < float(anf["real_share_actor"]) < 1.0
+    # the filtering metrics: 3 real + 27 noise columns, 32 outputs at density 0.2 (≈ 6.4 per column)
+    assert 0 < float(anf["in_degree_real_actor"]) <= 32 and 0 < float(anf["in_degree_noise_critic"]) <= 32
+    assert float(anf["in_degree_ratio_actor"]) == pytest.approx(
+        float(anf["in_degree_real_actor"]) / float(anf["in_degree_noise_actor"]), rel=1e-4)
+    assert 0 <= float(anf["topk_precision_critic"]) <= 1 and sac["in_degree_ratio_actor"] == ""
     run_dir = local_sweep / "runs" / "Pendulum-v1-f0.9-SAC-s1"
     assert (run_dir / "model.zip").is_file() and not (run_dir / "checkpoints").exists()  # keep_checkpoints: false
     record = json.loads((local_sweep / "results" / "Pendulum-v1-f0.9-SAC-s1.json").read_text())
     assert record["curve"]["timesteps"] == [100, 200] and record["status"] == "finished"
+    anf_record = json.loads((local_sweep / "results" / "Pendulum-v1-f0.9-ANF-SAC-s1.json").read_text())
+    assert len(anf_record["filtering_curve"]["in_degree_real_actor"]) == 2
     summary = (local_sweep / "summary.md").read_text()
     assert "4 of 4 runs finished" in summary
     assert "| Pendulum-v1 | 0.9 | ANF-SAC | 2 |" in summary and "| Pendulum-v1 | 0.9 | SAC | 2 |" in summary
     assert summary.index("| ANF-SAC |") < summary.index("| SAC |")
-    for plot in ("Pendulum-v1.png", "Pendulum-v1-f0.9.png"):
+    assert "in-degree real / noise (actor; critic)" in summary and "× |" in summary
+    assert len(record["curve"]["wall_time_s"]) == 2 and record["curve"]["wall_time_s"][1] > 0
+    for plot in ("Pendulum-v1.png", "Pendulum-v1-f0.9.png", "filtering-Pendulum-v1-f0.9.png"):
         assert (local_sweep / "plots" / plot).read_bytes()[:4] == b"\x89PNG" and f"(plots/{plot})" in summary
 
 
@@ -304,3 +314,14 @@ def test_the_bench_tiers_plan(tmp_path: Path) -> None:
     assert {task.config["total_timesteps"] for task in full_tasks} == {1_000_000}
     assert {task.noise_fraction for task in full_tasks} == {0.0, 0.9, 0.95, 0.98, 0.99}
     assert (REPO / "scripts" / "benchmark.py").read_text().count("from sparse_rl.cli import main") == 1
+
+
+def test_time_to_return_is_the_wall_time_of_the_first_evaluation_that_reaches_it(tmp_path: Path) -> None:
+    from sparse_rl.benchmark.plots import plot_time_to_return, time_to_return
+
+    record = {"env": "E", "noise_fraction": 0.5, "agent": "A",
+              "curve": {"timesteps": [10, 20, 30], "returns": [-5.0, 2.0, 9.0], "wall_time_s": [60.0, 120.0, 180.0]}}
+    assert time_to_return(record, 1.0) == 120.0 and time_to_return(record, 9.0) == 180.0
+    assert math.isnan(time_to_return(record, 10.0))
+    path = plot_time_to_return([record], tmp_path / "t.png", ["A"], {"E": 1.0})
+    assert path.read_bytes()[:4] == b"\x89PNG"

@@ -33,6 +33,13 @@ def test_train_writes_the_run_directory(tiny_config: Factory) -> None:
     rows = _metrics(run_dir)
     assert [int(row["timesteps"]) for row in rows] == [100, 200, 300]
     assert all(float(row["steps_per_second"]) > 0 and row["real_share_actor"] for row in rows)
+    for network in ("actor", "qf0", "qf1"):  # the filtering metrics of every input layer, at every evaluation
+        assert all(float(row[f"in_degree_real_{network}"]) > 0 and row[f"topk_precision_{network}"] for row in rows)
+    # and at every topology update (every 50 gradient steps from step 100 on: 4 per updater)
+    updates = list(csv.DictReader((run_dir / "topology.csv").open()))
+    assert [row["updated"] for row in updates] == ["actor", "critic"] * 4
+    assert [int(row["gradient_step"]) for row in updates] == [50, 50, 100, 100, 150, 150, 200, 200]
+    assert all(int(row["changed"]) > 0 and float(row["in_degree_noise_qf1"]) > 0 for row in updates)
     assert [step for step, _ in checkpoint_dirs(run_dir / "checkpoints")] == [200, 300]
     assert any((run_dir / "tb").iterdir())
     assert result.last_eval == pytest.approx((float(rows[-1]["eval_return_mean"]), float(rows[-1]["eval_return_std"])),
@@ -58,6 +65,9 @@ def test_resume_extends_a_run_and_keeps_metrics_unique(tiny_config: Factory) -> 
     extended = resume(result.run_dir, ["total_timesteps=400", "agent.hyperparams.learning_rate=5e-4"])
     assert extended.num_timesteps == 400 and extended.completed
     assert [int(row["timesteps"]) for row in _metrics(result.run_dir)] == [100, 200, 300, 400]
+    with (result.run_dir / "topology.csv").open() as handle:
+        updates = [(row["gradient_step"], row["updated"]) for row in csv.DictReader(handle)]
+    assert len(updates) == len(set(updates)) and updates[-1] == ("300", "critic")  # TD3's actor: every 2nd step
     assert load_config(result.run_dir / "config.yaml").total_timesteps == 400
     from sparse_rl.checkpoint import latest_checkpoint
 
@@ -136,3 +146,20 @@ def test_sb3_implementation_trains_stable_baselines3_itself(tiny_config: Factory
         config_from_dict(tiny_config(agent={"implementation": "sb3"}, sparsity="anf"))
     with pytest.raises(UserError, match=r"agent.implementation must be one of sparse_rl, sb3; got 'sb4'"):
         config_from_dict(tiny_config(agent={"implementation": "sb4"}))
+
+
+def test_transfer_refill_empties_the_buffer_and_acts_at_random_after_permuting(tiny_config: Factory) -> None:
+    from sparse_rl.agents import SparseSAC
+    from sparse_rl.checkpoint import latest_checkpoint
+
+    common = dict(total_timesteps=400, env={"permute_at_step": 150}, checkpoint={"freq": 400})
+    plain = train(config_from_dict(tiny_config(**common))).run_dir
+    refilled = train(config_from_dict(tiny_config(**common, transfer_refill_steps=100))).run_dir
+    steps = [latest_checkpoint(run).state["gradient_steps"] for run in (plain, refilled)]
+    # one gradient step per env step after the 100 warm-up steps: at steps 101-400 without the refill,
+    # at 101-149 and 251-400 with it (the buffer emptied at step 150, then 100 random steps)
+    assert steps == [300, 49 + 150]
+    model = SparseSAC.load(refilled / "model.zip", custom_objects={"buffer_size": 1})
+    assert model.learning_starts == 250
+    with pytest.raises(UserError, match="transfer_refill_steps"):
+        config_from_dict(tiny_config(transfer_refill_steps=-1))

@@ -108,20 +108,19 @@ class NoiseFreeReplayBuffer(ReplayBuffer):
     @classmethod
     def from_env(cls, env: VecEnv) -> dict[str, Any] | None:
         """The ``replay_buffer_kwargs`` for ``env``, or ``None`` if it has no ``NoisyObservation``."""
-        try:
-            n_real = env.get_attr("n_real", indices=[0])[0]
-        except AttributeError:
+        # has_attr, not a caught AttributeError: in a SubprocVecEnv the failed lookup kills the worker
+        if not env.has_attr("n_real"):
             return None
-        return {"n_real": int(n_real)}
+        return {"n_real": int(env.get_attr("n_real", indices=[0])[0])}
 
     def bind_to(self, env: VecEnv) -> None:
         """:meth:`bind` to the noise streams, permutations and permutation states of ``env``'s envs."""
         streams = env.get_attr("noise_stream")
-        try:
-            permutations: list[np.ndarray | None] = [np.asarray(p) for p in env.get_attr("permutation")]
+        permutations: list[np.ndarray | None] = [None] * env.num_envs
+        permuted = [False] * env.num_envs
+        if env.has_attr("permutation"):  # has_attr: see from_env
+            permutations = [np.asarray(p) for p in env.get_attr("permutation")]
             permuted = [bool(p) for p in env.get_attr("permuted")]
-        except AttributeError:
-            permutations, permuted = [None] * env.num_envs, [False] * env.num_envs
         self.bind(streams, permutations, permuted)
 
     # -- storing ------------------------------------------------------------------------------

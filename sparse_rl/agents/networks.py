@@ -92,7 +92,8 @@ def sparsify(network: nn.Module, config: SparsityConfig) -> dict[str, float]:
     )
     for name, layer in layers.items():
         if densities[name] < 1.0 and isinstance(layer, nn.Linear):
-            _replace(network, name, SparseLinear.from_linear(layer, densities[name], backend=config.backend))
+            _replace(network, name, SparseLinear.from_linear(layer, densities[name], backend=config.layer_backend,
+                                                                init=config.init))
     return densities
 
 

@@ -1,7 +1,10 @@
 """SparseSAC: Soft Actor-Critic (Haarnoja et al., 2018) with dynamically sparse networks.
 
-With the ``anf`` preset this is ANF-SAC (Grooten et al., AAMAS 2023); with ``all_layers`` it is
-DS-SAC (Sokar et al., IJCAI 2022).
+``sparsity`` sets only the networks' sparsity: with ``sparsity="anf"`` the training settings are
+still SB3's defaults (lr 3e-4, batch 256…), not the paper's. For the papers' whole methods
+(ANF-SAC, DS-SAC, RigL-SAC) use :func:`~sparse_rl.agents.methods.make_agent`
+(``make_agent("anf_sac", env)``), or pass the values of
+:data:`~sparse_rl.agents.methods.METHODS` yourself.
 """
 
 from __future__ import annotations

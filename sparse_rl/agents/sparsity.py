@@ -7,12 +7,21 @@ the topology changes. Presets:
 
 - ``anf``: Automatic Noise Filtering (Grooten et al., AAMAS 2023): only the input layers of the
   actor and the critics sparse, density 0.2; SET with ζ = 0.05 constant every 1000 gradient steps,
-  never stopped.
+  never stopped; pruning by |w| and the dense init as in their code; targets take the online
+  mask (their code prunes targets by magnitude: see ``docs/fidelity.md``).
 - ``all_layers``: every layer but the outputs sparse (Sokar et al., IJCAI 2022): Erdős–Rényi at a
   global density of 0.5; SET with ζ = 0.1 (SAC) or 0.05 (TD3) every 1000 gradient steps, stopping
-  at 95% of training (50k steps before the end of 1M).
+  at 95% of training (50k steps before the end of 1M); SET's signed pruning (``set_signed``), the
+  dense init and Polyak-then-prune targets as in their code.
+
+Only the sparsity: the training settings (learning rate, batch size…) of the papers' methods are
+in :mod:`sparse_rl.agents.methods`.
 - ``rigl``: every layer but the outputs sparse at 90% sparsity, ERK; RigL with ζ = 0.5
   cosine-decayed to 0 at 80% of training, every 1000 gradient steps (Graesser et al., ICML 2022).
+- ``strength_filter``: ``anf`` with another regrowth rule, sparse_rl's own (not from a paper):
+  ``strength_growth`` (drop by |w|·rms(x); regrow where the input columns are strong, weight
+  ``(m_j / mean m)³ + 0.1``); every other setting is ANF's. It departs from ANF only in how
+  connections are chosen, to filter noise faster (``docs/results.md``).
 - ``static``: ``anf``'s topology, never updated (the static sparse control).
 - ``dense``: no sparsity; the agent equals SB3's own SAC / TD3 (the dense control).
 """
@@ -25,20 +34,25 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sparse_rl.sparse.algorithms import make_algorithm
+from sparse_rl.sparse.algorithms import DSTAlgorithm, make_algorithm
 from sparse_rl.sparse.distributions import DISTRIBUTIONS
-from sparse_rl.sparse.layers import BACKENDS
+from sparse_rl.sparse.layers import BACKENDS, INITS
 from sparse_rl.sparse.schedules import UpdateSchedule
 from sparse_rl.sparse.validation import check_choice, check_density
 
 ROLES = ("input", "hidden", "output")
+#: how target networks stay sparse (see :class:`SparsityConfig`)
+TARGET_RULES = ("online_mask", "polyak_prune")
 
 
 @dataclass(frozen=True)
 class SparsityConfig:
     """How an agent's networks are sparse and how their topology evolves.
 
-    :param algorithm: a registered algorithm: ``dense``, ``static``, ``set``, ``rigl``…
+    :param algorithm: a registered algorithm: ``dense``, ``static``, ``set``, ``set_signed``, ``rigl``,
+        ``strength_growth``…
+    :param algorithm_kwargs: the algorithm's own hyperparameters (e.g. ``{"exploration": 0.1}``
+        for ``strength_growth``)
     :param density: the global density of the sparse layers, spread by ``distribution``
     :param distribution: ``uniform``, ``erdos_renyi`` or ``erk`` (see :mod:`sparse_rl.sparse.distributions`)
     :param epsilon: the ER scale ε instead of a global density: one value, or one per role
@@ -53,9 +67,18 @@ class SparsityConfig:
     :param backend: how sparse layers are stored and computed: ``masked`` (dense weight × mask),
         ``csr`` (only active weights, sparse kernels) or ``auto`` (per layer, from its size and
         density; see :func:`sparse_rl.sparse.layers.resolve_backend`)
+    :param init: ``active_fan_in`` (weights' bounds from the active fan-in) or ``dense_fan_in`` (the
+        references': ``nn.Linear``'s initialisation, then masked); see
+        :class:`~sparse_rl.sparse.layers.SparseLinear`
+    :param target_rule: how target networks stay sparse: ``online_mask`` (they take the online
+        network's mask after each topology update) or ``polyak_prune`` (the references' code:
+        Polyak averaging on the dense tensors, then the target pruned by magnitude to the online
+        network's count after every averaging step; needs the ``masked`` backend, which ``auto``
+        then picks)
     """
 
     algorithm: str = "set"
+    algorithm_kwargs: dict[str, Any] = field(default_factory=dict)
     density: float | None = 0.2
     distribution: str = "uniform"
     epsilon: float | dict[str, float] | None = None
@@ -67,11 +90,18 @@ class SparsityConfig:
     drop_fraction: float = 0.05
     drop_schedule: str = "constant"
     backend: str = "auto"
+    init: str = "active_fan_in"
+    target_rule: str = "online_mask"
 
     def __post_init__(self) -> None:
-        make_algorithm(self.algorithm)
+        self.make_algorithm()
         check_choice(self.distribution, DISTRIBUTIONS, "distribution")
         check_choice(self.backend, BACKENDS, "sparse layer backend")
+        check_choice(self.init, INITS, "init")
+        check_choice(self.target_rule, TARGET_RULES, "target_rule")
+        if self.target_rule == "polyak_prune" and self.backend == "csr":
+            raise ValueError("target_rule 'polyak_prune' averages dense target tensors and needs backend 'masked' "
+                             "(or 'auto'), got backend 'csr'")
         object.__setattr__(self, "sparse_roles", tuple(self.sparse_roles))
         for role in self.sparse_roles:
             check_choice(role, ROLES, "layer role in sparse_roles")
@@ -91,10 +121,19 @@ class SparsityConfig:
         # Validates interval, start, drop fraction and schedule (cosine needs a stop).
         self.schedule(total_gradient_steps=1_000_000)
 
+    def make_algorithm(self) -> DSTAlgorithm:
+        """The algorithm, built with its hyperparameters."""
+        return make_algorithm(self.algorithm, **self.algorithm_kwargs)
+
+    @property
+    def layer_backend(self) -> str:
+        """The backend the layers are built with: ``masked`` under ``polyak_prune``, else :attr:`backend`."""
+        return "masked" if self.target_rule == "polyak_prune" else self.backend
+
     @property
     def is_sparse(self) -> bool:
         """Whether the networks have sparse layers at all."""
-        return make_algorithm(self.algorithm).sparse and bool(self.sparse_roles)
+        return self.make_algorithm().sparse and bool(self.sparse_roles)
 
     def resolved_stop(self, total_gradient_steps: int | None) -> int | None:
         """``update_stop`` in gradient steps (a fraction is applied to ``total_gradient_steps``)."""
@@ -137,13 +176,19 @@ def _presets(agent: str) -> dict[str, dict[str, Any]]:
     sokar_drop = 0.1 if agent == "sac" else 0.05
     return {
         "anf": dict(algorithm="set", density=0.2, distribution="uniform", sparse_roles=("input",),
-                    update_interval=1000, drop_fraction=0.05, drop_schedule="constant", update_stop=None),
-        "static": dict(algorithm="static", density=0.2, distribution="uniform", sparse_roles=("input",)),
-        "all_layers": dict(algorithm="set", density=0.5, distribution="erdos_renyi",
+                    update_interval=1000, drop_fraction=0.05, drop_schedule="constant", update_stop=None,
+                    init="dense_fan_in"),
+        "static": dict(algorithm="static", density=0.2, distribution="uniform", sparse_roles=("input",),
+                       init="dense_fan_in"),
+        "all_layers": dict(algorithm="set_signed", density=0.5, distribution="erdos_renyi",
                            sparse_roles=("input", "hidden"), update_interval=1000, drop_fraction=sokar_drop,
-                           drop_schedule="constant", update_stop=0.95),
+                           drop_schedule="constant", update_stop=0.95, init="dense_fan_in",
+                           target_rule="polyak_prune"),
         "rigl": dict(algorithm="rigl", density=0.1, distribution="erk", sparse_roles=("input", "hidden"),
                      update_interval=1000, drop_fraction=0.5, drop_schedule="cosine", update_stop=0.8),
+        "strength_filter": dict(algorithm="strength_growth", algorithm_kwargs={"sharpness": 3.0, "exploration": 0.1},
+                                density=0.2, distribution="uniform", sparse_roles=("input",), update_interval=1000,
+                                drop_fraction=0.05, drop_schedule="constant", update_stop=None, init="dense_fan_in"),
         "dense": dict(algorithm="dense", density=None, sparse_roles=()),
     }
 

@@ -7,8 +7,10 @@ update happens exactly every ``update_interval`` gradient steps; with several gr
 call it happens at the end of the call in which the interval is crossed.
 
 The actor and the critic have one :class:`~sparse_rl.sparse.topology.TopologyUpdater` each, each
-resetting its own optimizer's state; the target networks follow their online network's masks
-after every update (their weights at dropped positions are zeroed).
+resetting its own optimizer's state. The target networks follow their online network's masks
+after every update (their weights at dropped positions are zeroed; ``target_rule="online_mask"``),
+or, as in the references' code (``target_rule="polyak_prune"``), are Polyak-averaged on the dense
+tensors and pruned back to the online count by magnitude after every gradient step.
 """
 
 from __future__ import annotations
@@ -17,15 +19,16 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import torch
 from stable_baselines3.common.type_aliases import MaybeCallback
 
 from sparse_rl.agents.buffers import NoiseFreeReplayBuffer
 from sparse_rl.agents.networks import input_layers, linear_layers, policy_networks
 from sparse_rl.agents.policies import SparsePolicyMixin
 from sparse_rl.agents.sparsity import SparsityConfig, resolve_sparsity
-from sparse_rl.analysis.metrics import real_share
+from sparse_rl.sparse.connectivity import FilteringMetrics, filtering_metrics
 from sparse_rl.sparse.layers import SparseLinear
-from sparse_rl.sparse.topology import TopologyUpdate, TopologyUpdater
+from sparse_rl.sparse.topology import TopologyUpdate, TopologyUpdater, sparse_layers
 
 TopologyListener = Callable[[str, TopologyUpdate], None]
 
@@ -86,13 +89,15 @@ class SparseTrainingMixin:
         schedule = self.sparsity.schedule(self.planned_gradient_steps)
         base_seed = None if self.seed is None else int(self.seed) * 7919  # type: ignore[attr-defined]
         self.topology_updaters = {}
+        algorithm = self.sparsity.make_algorithm()
         for offset, (name, online, target) in enumerate(self._online_and_target()):
             self.topology_updaters[name] = TopologyUpdater(
                 online,
                 optimizers=[online.optimizer],
-                algorithm=self.sparsity.algorithm,
+                algorithm=algorithm,
+                before_update=self._measure_input_scales if algorithm.uses_input_scale else None,
                 schedule=schedule,
-                followers=[target] if target is not None else [],
+                followers=[target] if target is not None and self.sparsity.target_rule == "online_mask" else [],
                 seed=None if base_seed is None else base_seed + offset,
             )
 
@@ -136,6 +141,8 @@ class SparseTrainingMixin:
         for updater in self.topology_updaters.values():
             updater.prepare(gradient_steps)
         super().train(gradient_steps, *args, **kwargs)  # type: ignore[misc]
+        if self.sparsity.target_rule == "polyak_prune":
+            self._prune_targets()
         if not self._logged_initial_sparsity:
             self._record_sparsity()
             self._logged_initial_sparsity = True
@@ -147,6 +154,42 @@ class SparseTrainingMixin:
                 self._record_sparsity()
                 for listener in self._topology_listeners:
                     listener(name, update)
+
+    @torch.no_grad()
+    def _measure_input_scales(self, samples: int = 1024) -> None:
+        """Give each input layer the root mean square of its inputs (observations; for the critics
+        the actions after them), measured on a batch of the replay buffer."""
+        buffer = getattr(self, "replay_buffer", None)
+        if buffer is None or buffer.size() == 0:
+            return
+        batch = buffer.sample(min(samples, buffer.size() * buffer.n_envs))
+        observations = batch.observations.float()
+        observation_rms = observations.pow(2).mean(dim=0).sqrt()
+        action_rms = batch.actions.float().pow(2).mean(dim=0).sqrt()
+        for layer in input_layers(self.policy).values():  # type: ignore[attr-defined]
+            if not isinstance(layer, SparseLinear):
+                continue
+            scale = observation_rms if layer.in_features == observation_rms.numel() else torch.cat(
+                [observation_rms, action_rms])
+            if scale.numel() == layer.in_features:
+                layer.input_scale = scale.to(next(layer.parameters()).device)
+
+    @torch.no_grad()
+    def _prune_targets(self) -> None:
+        """The references' target rule (ANF's and DS-TD3's code): after Polyak averaging on the dense
+        tensors (SB3's ``polyak_update``, over the masked layers' full weights), keep in each target
+        layer the online layer's number of connections, those of largest magnitude. With several
+        gradient steps per ``train`` call this runs once, after the last."""
+        for _, online, target in self._online_and_target():
+            if target is None:
+                continue
+            online_layers = sparse_layers(online)
+            for name, layer in sparse_layers(target).items():
+                keep = online_layers[name].nnz
+                magnitude = layer.weight.detach().abs().reshape(-1)
+                mask = torch.zeros_like(magnitude, dtype=torch.bool)
+                mask[torch.topk(magnitude, keep, sorted=False).indices] = True
+                layer.set_mask_(mask.view_as(layer.weight))
 
     # -- logging ------------------------------------------------------------------------------
     def network_densities(self) -> dict[str, float]:
@@ -171,28 +214,33 @@ class SparseTrainingMixin:
         mask = env.get_attr("real_feature_mask", indices=[0])[0]
         return None if mask is None else np.asarray(mask, dtype=bool)
 
-    def input_real_shares(self) -> dict[str, float]:
-        """Share of each sparse input layer's connections that sit on real features (actions
-        count as real for the critics' input layers)."""
+    def input_filtering(self) -> dict[str, FilteringMetrics]:
+        """How well each sparse input layer (actor, qf0, qf1…) has found the real features: mean
+        in-degree of real vs noise columns, real fill, top-n_real strength precision, real share
+        (:class:`~sparse_rl.sparse.connectivity.FilteringMetrics`). Empty when the env does not
+        say which features are real."""
         observation_mask = self.real_feature_mask()
         if observation_mask is None:
             return {}
-        shares = {}
+        metrics = {}
         for name, layer in input_layers(self.policy).items():  # type: ignore[attr-defined]
-            if not isinstance(layer, SparseLinear):
-                continue
-            extra = layer.in_features - observation_mask.size
-            if extra < 0:
-                continue
-            columns = np.concatenate([observation_mask, np.ones(extra, dtype=bool)])
-            shares[name] = real_share(layer.mask, columns)
-        return shares
+            if isinstance(layer, SparseLinear) and layer.in_features >= observation_mask.size:
+                metrics[name] = filtering_metrics(layer.mask, layer.weight, observation_mask)
+        return metrics
+
+    def input_real_shares(self) -> dict[str, float]:
+        """Share of each sparse input layer's connections that sit on real features (actions
+        count as real for the critics' input layers)."""
+        return {name: metrics.real_share for name, metrics in self.input_filtering().items()}
 
     def _record_sparsity(self) -> None:
-        for name, density in self.network_densities().items():
-            self.logger.record(f"sparsity/{name}/density", density)  # type: ignore[attr-defined]
-        for name, share in self.input_real_shares().items():
-            self.logger.record(f"sparsity/{name}/real_share", share)  # type: ignore[attr-defined]
+        """Record densities and filtering metrics, and write them out at once (every logger
+        format, at this step): called at the first gradient step and after every topology
+        update, which SB3's own dumps would otherwise sample."""
+        values = {f"sparsity/{name}/density": density for name, density in self.network_densities().items()}
+        for name, metrics in self.input_filtering().items():
+            values.update({f"sparsity/{name}/{key}": value for key, value in metrics.as_dict().items()})
+        _dump_now(self.logger, values, step=self.num_timesteps)  # type: ignore[attr-defined]
 
     # -- saving -------------------------------------------------------------------------------
     def _excluded_save_params(self) -> list[str]:
@@ -202,3 +250,16 @@ class SparseTrainingMixin:
         """SB3's ``save``, with the topology updaters' state (step counters, RNG) included."""
         self.topology_state = {name: updater.state_dict() for name, updater in self.topology_updaters.items()}
         super().save(path, exclude=exclude, include=include)  # type: ignore[misc]
+
+
+def _dump_now(logger: Any, values: dict[str, Any], step: int) -> None:
+    """Write ``values`` to every output format of SB3's ``logger`` at ``step`` now, leaving what
+    else was recorded since the last dump (losses the NaN guard reads, SB3's own scalars) to be
+    dumped as usual."""
+    pending = (dict(logger.name_to_value), dict(logger.name_to_count), dict(logger.name_to_excluded))
+    logger.name_to_value.clear(), logger.name_to_count.clear(), logger.name_to_excluded.clear()
+    for key, value in values.items():
+        logger.record(key, value)
+    logger.dump(step=step)
+    for store, saved in zip((logger.name_to_value, logger.name_to_count, logger.name_to_excluded), pending):
+        store.update({key: value for key, value in saved.items() if key not in values})

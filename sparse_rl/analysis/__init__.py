@@ -5,7 +5,7 @@
 - :mod:`~sparse_rl.analysis.snapshots`: :class:`ConnectivitySnapshotCallback`, the cheap
   per-feature snapshots written during training, and reading them back;
 - :mod:`~sparse_rl.analysis.loading`: run directories, saved models and checkpoints;
-- :mod:`~sparse_rl.analysis.plots`: matplotlib plots (Agg backend);
+- :mod:`~sparse_rl.analysis.plots`: matplotlib plots (Figures; no backend forced);
 - :mod:`~sparse_rl.analysis.report`: :func:`analyze_run`, from a run directory to plots, tables
   and TensorBoard.
 

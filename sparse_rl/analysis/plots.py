@@ -1,4 +1,7 @@
-"""Matplotlib plots of input-layer connectivity: each function takes data and an output path.
+"""Matplotlib plots of input-layer connectivity: each function takes data and returns a
+:class:`~matplotlib.figure.Figure` (given a ``path``, it also saves it there; :func:`save_figure`
+saves one later). The figures are built with matplotlib's object API: importing this module
+chooses no backend (a notebook keeps its own) and no figure stays open in pyplot.
 
 Conventions in every plot: real features are vermillion, noise features blue, a critic's action
 columns green (unknown features grey when the run does not say which are real); axes are labelled;
@@ -14,19 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.collections import LineCollection
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.collections import LineCollection  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import MaxNLocator, PercentFormatter  # noqa: E402
-
-from sparse_rl.analysis.metrics import ACTION, NOISE, REAL, FeatureConnectivity  # noqa: E402
-from sparse_rl.analysis.snapshots import ConnectivitySeries  # noqa: E402
+from sparse_rl.analysis.metrics import ACTION, NOISE, REAL, FeatureConnectivity
+from sparse_rl.analysis.snapshots import ConnectivitySeries
 
 REAL_COLOR = "#D55E00"
 NOISE_COLOR = "#5B8DB8"
@@ -126,11 +125,11 @@ def _network_title(conn: FeatureConnectivity, step_text: str) -> str:
 
 def plot_feature_values(
     connectivity: Mapping[str, FeatureConnectivity],
-    path: str | Path,
+    path: str | Path | None = None,
     what: str = "in_degree",
     step_text: str = "final model",
     former_real: np.ndarray | None = None,
-) -> Path:
+) -> Figure:
     """Per-feature in-degree or strength of each network's input layer, real and noise in two
     colours, with the mean of each kind as a dashed line. A side panel shows, for in-degree, the
     spread of each kind; for strength, the top of the strength ranking (QuickSelection) with the
@@ -138,21 +137,30 @@ def plot_feature_values(
 
     :param connectivity: per network, its :class:`FeatureConnectivity` (dense networks are skipped
         for ``in_degree``)
-    :param path: the PNG to write
+    With many inputs (more than 60) and known real features, a left panel shows the real features
+    and actions apart, one bar each, against the noise features' mean and 5–95% range (among
+    1,500 stems they would hide at x ≈ 0).
+
+    :param path: a file to save the figure to (``None``: do not save)
     :param what: ``in_degree`` or ``strength``
     :param step_text: which step the data is from, for the titles (e.g. ``env step 400``)
     :param former_real: for a permuted run, boolean over the observation features: the features
         that were real before the permutation (marked with open circles), or ``None``
-    :return: the path written
+    :return: the figure
     """
     conns = [c for c in connectivity.values() if what == "strength" or c.is_sparse]
     if not conns:
         raise ValueError("no sparse input layer to plot the in-degree of; plot the strength")
-    fig, axes = plt.subplots(len(conns), 2, figsize=(14, 3.1 * len(conns)), squeeze=False,
-                             gridspec_kw={"width_ratios": [4.2, 1]})
+    zoom = any(_needs_zoom(c) for c in conns)
+    fig = Figure(figsize=(17 if zoom else 14, 3.1 * len(conns)))
+    ratios = [1.3, 4.2, 1] if zoom else [4.2, 1]
+    grid = fig.subplots(len(conns), len(ratios), squeeze=False, gridspec_kw={"width_ratios": ratios})
+    axes = grid[:, 1:] if zoom else grid
     for row, conn in enumerate(conns):
         values = _values(conn, what)
         ax = axes[row, 0]
+        if zoom:
+            _draw_zoom(grid[row, 0], conn, values, what)
         _draw_stems(ax, conn, values, former_real)
         ax.set_title(_network_title(conn, step_text) + _share_text(conn, what), fontsize=10, loc="left")
         ax.set_ylabel(_value_label(what))
@@ -165,6 +173,31 @@ def plot_feature_values(
                                                    if any(c.n_actions for c in conns) else ""))
     fig.tight_layout()
     return _save(fig, path)
+
+
+def _needs_zoom(conn: FeatureConnectivity) -> bool:
+    kinds = conn.column_kinds
+    return conn.n_inputs > 60 and conn.real_mask is not None and bool((kinds == REAL).any())
+
+
+def _draw_zoom(ax: Axes, conn: FeatureConnectivity, values: np.ndarray, what: str) -> None:
+    """The real features and actions apart, one bar each (labelled by input index), against the
+    noise features' mean (dashed) and 5–95% range (band)."""
+    kinds = conn.column_kinds
+    shown = np.flatnonzero(kinds != NOISE)[:40]
+    ax.bar(np.arange(shown.size), values[shown], color=[_kind_color(conn, int(kinds[i])) for i in shown], width=0.8)
+    noise = values[kinds == NOISE]
+    if noise.size:
+        low, high = np.percentile(noise, [5, 95])
+        ax.axhspan(low, high, color=NOISE_COLOR, alpha=0.2, linewidth=0, label="noise: 5–95%")
+        ax.axhline(float(noise.mean()), color=NOISE_COLOR, linestyle="--", linewidth=1.2, label="noise: mean")
+    labels = [f"a{i - conn.n_observation}" if kinds[i] == ACTION else str(i) for i in shown]
+    ax.set_xticks(np.arange(shown.size), labels, fontsize=7, rotation=90 if shown.size > 12 else 0)
+    ax.set_xlim(-0.6, shown.size - 0.4)
+    ax.set_ylim(0, max(float(values.max()), 1e-12) * 1.3)
+    ax.set_ylabel(_value_label(what))
+    ax.set_title("real features" + (" and actions" if conn.n_actions else "") + " apart", fontsize=10)
+    ax.legend(loc="upper right", fontsize=7, framealpha=0.9)
 
 
 def _share_text(conn: FeatureConnectivity, what: str) -> str:
@@ -252,30 +285,34 @@ def heatmap_rows(
     Groups, top to bottom: the features real at the first snapshot (``real``, or ``old real`` in a
     permuted run; one row each, or binned if more than ``max_individual``); the features that
     become real later (``new real``, after a permutation); the noise features (real at no
-    snapshot), sorted by their final value, strongest first, and binned into at most
-    ``binned_rows`` rows of (nearly) equal size, so the top rows show the noise features that kept
-    the most connections; the critic's action columns. Without a real mask all observation
+    snapshot), in index order, binned into at most ``binned_rows`` rows of (nearly) equal size;
+    the critic's action columns. Without a real mask all observation
     features form one group (``feature``), binned the same way. A binned group's first row is
     labelled ``<group> ×<count> ↓``.
+
+    Binned groups keep the features' index order: sorting them by their final value first would
+    draw, near the end of training, a gradient from the strongest to the weakest bin that is only
+    the order statistics of noise (a pattern next to the real rows that no feature has).
 
     :param n_inputs: the layer's in_features
     :param n_observation: how many of them are observation features
     :param real_masks: (time, observation feature) boolean real masks, or ``None``
-    :param final_values: per input column, the value at the last snapshot (orders the noise)
+    :param final_values: per input column, the value at the last snapshot (kept for callers; binned
+        groups are no longer sorted by it)
     :param max_individual: a group larger than this is binned
     :param binned_rows: rows of a binned group
     """
     observation = np.arange(n_observation)
     actions = np.arange(n_observation, n_inputs)
     if real_masks is None:
-        groups = [("feature", observation, True)]
+        groups = [("feature", observation, False)]
     else:
         first = np.flatnonzero(real_masks[0])
         ever = real_masks.any(axis=0)
         later = np.flatnonzero(ever & ~real_masks[0])
         never = np.flatnonzero(~ever)
         groups = [("old real" if later.size else "real", first, False), ("new real", later, False),
-                  ("noise", never, True)]
+                  ("noise", never, False)]
     groups.append(("action", actions, False))
     rows: list[HeatmapRow] = []
     for name, columns, sort in groups:
@@ -296,27 +333,29 @@ def heatmap_rows(
 
 
 def _time_edges(steps: np.ndarray) -> np.ndarray:
+    """Cell edges along time: midway between snapshots, the first cell starting at the first
+    snapshot and the last ending at the last (no cell reaches before step 0 or past training)."""
     if steps.size == 1:
-        return np.array([steps[0] - 0.5, steps[0] + 0.5], dtype=np.float64)
+        return np.array([steps[0], steps[0] + 1.0], dtype=np.float64)
     middle = (steps[1:] + steps[:-1]) / 2.0
-    first = steps[0] - (middle[0] - steps[0])
-    last = steps[-1] + (steps[-1] - middle[-1])
-    return np.concatenate([[first], middle, [last]]).astype(np.float64)
+    return np.concatenate([[steps[0]], middle, [steps[-1]]]).astype(np.float64)
 
 
 def plot_connectivity_heatmap(
     series: ConnectivitySeries,
-    path: str | Path,
+    path: str | Path | None = None,
     permutation_step: int | None = None,
-) -> Path:
+    title: str = "",
+) -> Figure:
     """Feature × time heatmap of each network's input layer: in-degree for sparse layers, strength
     for dense ones. Rows are ordered and aggregated by :func:`heatmap_rows` (real features one row
     each, noise features sorted and binned), so it stays readable with thousands of features.
 
     :param series: the snapshots
-    :param path: the PNG to write
+    :param path: a file to save the figure to (``None``: do not save)
     :param permutation_step: env step of the feature permutation, marked with a vertical line
-    :return: the path written
+    :param title: a figure title (e.g. the run's name)
+    :return: the figure
     """
     if len(series) == 0:
         raise ValueError("no snapshots to plot")
@@ -334,8 +373,10 @@ def plot_connectivity_heatmap(
         panels.append((name, what, rows, image, last))
     n_rows = max(len(p[2]) for p in panels)
     height = float(np.clip(1.6 + 0.17 * n_rows, 4.0, 12.0))
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.0 * len(panels) + 1.5, height), squeeze=False,
-                             layout="constrained")
+    fig = Figure(figsize=(5.0 * len(panels) + 1.5, height), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)
+    if title:
+        fig.suptitle(title, fontsize=11)
     # One colour scale per kind of value, up to the largest value shown (not the layer's maximum
     # in-degree, which would squash a 5%-dense layer's range into the darkest colours).
     # In-degrees share one scale (same layer widths); strengths differ between actor and critics, so
@@ -368,8 +409,7 @@ def plot_connectivity_heatmap(
         colorbar.set_label(("mean " if binned else "") + _value_label(what), fontsize=9)
     notes = []
     if binned:
-        notes.append("rows marked ×N ↓ start a group of N features binned into rows (mean per row); noise sorted by "
-                     "final value, strongest at top")
+        notes.append("rows marked ×N ↓ start a group of N features binned into rows (mean per row), in index order")
     if permutation_step is not None:
         notes.append("old real: real before the permutation, new real: after")
     handles = []
@@ -404,34 +444,37 @@ def _mark_permutation(ax: Axes, permutation_step: int | None) -> None:
 
 def plot_real_share(
     series: ConnectivitySeries,
-    path: str | Path,
+    path: str | Path | None = None,
     permutation_step: int | None = None,
     title: str = "",
-) -> Path:
-    """Curves over training, one colour per network: (a) the share of input connections on real
-    features (and actions, for critics) against its random level; (b) the mean in-degree of a real
-    feature and of a noise feature (Grooten et al.'s metric); (c) the share of the input layer's
-    strength on real features; (d) the precision of "the top-k features by strength are the real
-    ones", k = the number of real features. Dense layers appear only in (c) and (d). Each snapshot
-    is judged with the real mask in force at its step, so a permutation shows as a drop.
+) -> Figure:
+    """Curves over training, one colour per network: (a) the mean in-degree of a real feature and
+    of a noise feature (Grooten et al.'s metric, the headline); (b) the precision of "the top-k
+    features by strength are the real ones", k = the number of real features; (c) the share of the
+    input layer's strength on real features; (d) the share of input connections on real features
+    (and actions, for critics) against its random level (its ceiling at low density and high noise
+    is low: read it with (a)). Dense layers appear only in (b) and (c). Each snapshot is judged with
+    the real mask in force at its step, so a permutation shows as a drop.
 
     :param series: the snapshots
-    :param path: the PNG to write
+    :param path: a file to save the figure to (``None``: do not save)
     :param permutation_step: env step of the feature permutation, marked with a vertical line
     :param title: a figure title (e.g. the run's name)
-    :return: the path written
+    :return: the figure
     """
     if len(series) == 0:
         raise ValueError("no snapshots to plot")
     steps = series.env_steps
     any_sparse = any(series.is_sparse(name) for name in series.networks)
     if any_sparse:
-        fig, axes = plt.subplots(2, 2, figsize=(13, 8), sharex=True)
-        (ax_share, ax_degree), (ax_strength, ax_topk) = axes
+        fig = Figure(figsize=(13, 8))
+        axes = fig.subplots(2, 2, sharex=True)
+        (ax_degree, ax_topk), (ax_strength, ax_share) = axes
     else:  # dense layers: in-degree says nothing, only the strength panels
-        fig, axes = plt.subplots(1, 2, figsize=(13, 4.6), sharex=True, squeeze=False)
+        fig = Figure(figsize=(13, 4.6))
+        axes = fig.subplots(1, 2, sharex=True, squeeze=False)
         ax_share = ax_degree = None
-        ax_strength, ax_topk = axes[0]
+        ax_topk, ax_strength = axes[0]
     marker = "o" if len(series) <= 40 else None
     for i, name in enumerate(series.networks):
         color = NETWORK_COLORS[i % len(NETWORK_COLORS)]
@@ -452,22 +495,23 @@ def plot_real_share(
         ax_topk.plot(steps, _series_metric(series, name, "topk_precision"), color=color, marker=marker,
                      markersize=3, label=name + dense)
     letters = iter("abcd")
-    if ax_share is not None and ax_degree is not None:
-        ax_share.set_title(f"({next(letters)}) share of input connections on real features", fontsize=10, loc="left")
-        ax_share.set_ylabel("share of connections")
-        ax_share.yaxis.set_major_formatter(PercentFormatter(1.0))
-        ax_share.plot([], [], color="grey", linestyle=":", label="random topology (same colour)")
+    if ax_degree is not None:
         ax_degree.set_title(f"({next(letters)}) mean in-degree of a real vs a noise feature", fontsize=10, loc="left")
         ax_degree.set_ylabel("active connections per feature")
+    ax_topk.set_title(f"({next(letters)}) top-k features by strength are real: precision (k = # real)", fontsize=10,
+                      loc="left")
+    ax_topk.set_ylabel("precision")
+    ax_topk.set_ylim(-0.03, 1.03)
     ax_strength.set_title(f"({next(letters)}) share of input strength (sum |w|) on real features", fontsize=10,
                           loc="left")
     ax_strength.set_ylabel("share of strength")
     ax_strength.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax_strength.plot([], [], color="grey", linestyle=":", label="equal strength per feature")
-    ax_topk.set_title(f"({next(letters)}) top-k features by strength are real: precision (k = # real)", fontsize=10,
-                      loc="left")
-    ax_topk.set_ylabel("precision")
-    ax_topk.set_ylim(-0.03, 1.03)
+    if ax_share is not None:
+        ax_share.set_title(f"({next(letters)}) share of input connections on real features", fontsize=10, loc="left")
+        ax_share.set_ylabel("share of connections")
+        ax_share.yaxis.set_major_formatter(PercentFormatter(1.0))
+        ax_share.plot([], [], color="grey", linestyle=":", label="random topology (same colour)")
     for ax in axes.flat:
         _mark_permutation(ax, permutation_step)
         if ax.get_legend_handles_labels()[0]:
@@ -497,6 +541,7 @@ def animate_connectivity(
     path: str | Path,
     max_frames: int = 60,
     fps: int = 4,
+    title: str = "",
 ) -> Path:
     """An animated GIF of each network's per-feature in-degree (strength for dense layers) over the
     snapshots, real and noise in two colours (the colours follow the real mask of each frame, so a
@@ -511,8 +556,13 @@ def animate_connectivity(
     :param path: the GIF to write
     :param max_frames: at most this many frames (snapshots evenly subsampled, the last one kept)
     :param fps: frames per second
-    :return: the path written
+    :param title: the GIF's title (e.g. the run's name), above the step of each frame
+    :return: the path written (an animation, so a file rather than a Figure)
+
+    A dotted grey line in each panel is the random level: the mean over all input columns, what
+    every feature would have if the connections (or the strength) were spread evenly.
     """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from PIL import Image
 
     if len(series) == 0:
@@ -521,7 +571,9 @@ def animate_connectivity(
     networks = series.networks
     whats = {name: "in_degree" if series.is_sparse(name) else "strength" for name in networks}
     matrices = {name: series.matrix(name, whats[name]).astype(np.float64) for name in networks}
-    fig, axes = plt.subplots(len(networks), 1, figsize=(11, 2.5 * len(networks) + 0.6), squeeze=False, dpi=80)
+    fig = Figure(figsize=(11, 2.5 * len(networks) + 0.9), dpi=80)
+    FigureCanvasAgg(fig)  # a raster canvas of its own, for blitting (pyplot's backend is left alone)
+    axes = fig.subplots(len(networks), 1, squeeze=False)
     artists = []
     first = series.snapshots[indices[0]]
     for ax, name in zip(axes[:, 0], networks):
@@ -536,6 +588,7 @@ def animate_connectivity(
         ax.set_ylim(0, max(float(matrices[name].max()), 1e-12) * 1.15)
         means = {kind: ax.axhline(0, color=color, linestyle="--", linewidth=1, animated=True)
                  for kind, color in ((REAL, REAL_COLOR), (NOISE, NOISE_COLOR))}
+        means[None] = ax.axhline(0, color="grey", linestyle=":", linewidth=1.2, animated=True)  # random level
         ax.set_ylabel(_value_label(whats[name]).replace(" (", "\n("), fontsize=8)
         label = ax.text(0.995, 0.95, "", transform=ax.transAxes, ha="right", va="top", fontsize=8, animated=True,
                         bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "none"})
@@ -551,10 +604,11 @@ def animate_connectivity(
     if any(first.networks[n].n_actions for n in networks):
         handles.append(Line2D([], [], color=ACTION_COLOR, linewidth=3, label="action"))
     handles.append(Line2D([], [], color="grey", linestyle="--", linewidth=1, label="mean of real / of noise"))
+    handles.append(Line2D([], [], color="grey", linestyle=":", linewidth=1.2, label="random level (mean of all)"))
     fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 0.0), ncol=len(handles), fontsize=8,
                frameon=False)
     heading = fig.text(0.01, 0.985, "", ha="left", va="top", fontsize=10, animated=True)
-    fig.tight_layout(rect=(0, 0.045, 1, 0.95))
+    fig.tight_layout(rect=(0, 0.045, 1, 0.93))
     canvas = fig.canvas
     canvas.draw()
     background = canvas.copy_from_bbox(fig.bbox)
@@ -577,8 +631,8 @@ def animate_connectivity(
             markers.set_offsets(np.column_stack([x[highlight], values[highlight]]))
             markers.set_facecolors([c for c, h in zip(colors, highlight) if h])
             for kind, line in means.items():
-                selected = kinds == kind
-                line.set_visible(bool(selected.any()) and conn.real_mask is not None)
+                selected = np.ones(kinds.size, dtype=bool) if kind is None else kinds == kind
+                line.set_visible(bool(selected.any()) and (kind is None or conn.real_mask is not None))
                 line.set_ydata([values[selected].mean()] * 2 if selected.any() else [0, 0])
                 ax.draw_artist(line)
             share = conn.real_share()
@@ -586,18 +640,20 @@ def animate_connectivity(
             if conn.real_mask is None:
                 label.set_text("")
             elif share is not None:
-                label.set_text(f"share of connections on real features{plus}: {pct(share)}")
+                label.set_text(f"share of connections on real features{plus}: {pct(share)} "
+                               f"(random: {pct(conn.chance_share())})")
             else:
-                label.set_text(f"share of strength on real features{plus}: {pct(conn.strength_real_share())}")
+                label.set_text(f"share of strength on real features{plus}: {pct(conn.strength_real_share())} "
+                               f"(equal per feature: {pct(conn.chance_share())})")
             ax.draw_artist(collection)
             ax.draw_artist(highlighted)
             ax.draw_artist(markers)
             ax.draw_artist(label)
         permuted = " · features permuted" if snap.permuted else ""
-        heading.set_text(f"env step {snap.env_step} · gradient step {snap.gradient_step}{permuted}")
+        heading.set_text((f"{title}\n" if title else "") + "input-layer connectivity · "
+                         f"env step {snap.env_step} · gradient step {snap.gradient_step}{permuted}")
         fig.draw_artist(heading)
         frames.append(Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3].copy()))
-    plt.close(fig)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # One palette for all frames (the colours hardly change), no dithering: crisp lines, fast.
@@ -635,21 +691,28 @@ def _segments(x: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 def plot_run_comparison(
     runs: Mapping[str, ConnectivitySeries],
-    path: str | Path,
+    path: str | Path | None = None,
     networks: Sequence[str] = ("actor", "qf0"),
-) -> Path:
+    title: str = "",
+) -> Figure:
     """Compare runs (e.g. a sparse and a dense agent) side by side on the metrics both have: the
     share of input strength on real features and the top-k precision of the strength ranking, and
     the share of connections on real features where the layers are sparse.
 
+    Dotted lines (in each run's colour) are the random levels: the share of input columns that are
+    real (connections or strength spread evenly) and, for the ranking, the precision of a random
+    order (real features / observation features).
+
     :param runs: per run label, its snapshots
-    :param path: the PNG to write
+    :param path: a file to save the figure to (``None``: do not save)
     :param networks: which networks to draw (one line style each)
-    :return: the path written
+    :param title: the figure's title (default: the runs compared)
+    :return: the figure
     """
     if not runs:
         raise ValueError("no runs to compare")
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
+    fig = Figure(figsize=(16, 5.0))
+    axes = fig.subplots(1, 3)
     styles = ("-", "--", ":", "-.")
     for i, (label, series) in enumerate(runs.items()):
         if len(series) == 0:
@@ -660,11 +723,17 @@ def plot_run_comparison(
             style = styles[j % len(styles)]
             axes[0].plot(steps, _series_metric(series, name, "strength_real_share"), color=color, linestyle=style,
                          label=f"{label}: {name}")
+            chance = _series_metric(series, name, "chance_share")
+            axes[0].plot(steps, chance, color=color, linestyle=":", linewidth=1)
+            last = series.snapshots[-1].networks[name]
+            if last.real_mask is not None and last.n_observation:
+                axes[1].axhline(last.n_real / last.n_observation, color=color, linestyle=":", linewidth=1)
             axes[1].plot(steps, _series_metric(series, name, "topk_precision"), color=color, linestyle=style,
                          label=f"{label}: {name}")
             if series.is_sparse(name):
                 axes[2].plot(steps, _series_metric(series, name, "real_share"), color=color, linestyle=style,
                              label=f"{label}: {name}")
+                axes[2].plot(steps, chance, color=color, linestyle=":", linewidth=1)
         _mark_permutation(axes[0], series.permutation_step())
         _mark_permutation(axes[1], series.permutation_step())
     axes[0].set_title("share of input strength (sum |w|) on real features", fontsize=10)
@@ -680,14 +749,28 @@ def plot_run_comparison(
         ax.set_xlabel("env step")
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
+            ax.plot([], [], color="grey", linestyle=":", linewidth=1, label="random level (run's colour)")
             ax.legend(fontsize=8)
+    fig.suptitle(title or "input-layer connectivity: " + " vs ".join(runs), fontsize=11)
     fig.tight_layout()
     return _save(fig, path)
 
 
-def _save(fig: plt.Figure, path: str | Path) -> Path:
+def save_figure(fig: Figure, path: str | Path) -> Path:
+    """Save ``fig`` to ``path`` (PNG, PDF, SVG… by the suffix; parent directories made) at this
+    module's resolution.
+
+    :param fig: a figure from one of this module's functions
+    :param path: the file
+    :return: the path
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=DPI)
-    plt.close(fig)
     return path
+
+
+def _save(fig: Figure, path: str | Path | None) -> Figure:
+    if path is not None:
+        save_figure(fig, path)
+    return fig

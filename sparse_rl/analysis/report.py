@@ -155,10 +155,10 @@ def _write_final(final: Mapping[str, FeatureConnectivity], step: int | None, sou
     if permutation_step is not None and step is not None and step >= permutation_step:
         step_text += f" (features permuted at {permutation_step})"
     if any(conn.is_sparse for conn in final.values()):
-        files["in_degree_final"] = plots.plot_feature_values(final, out / "in_degree_final.png", "in_degree",
-                                                             step_text, former_real)
-    files["strength_final"] = plots.plot_feature_values(final, out / "strength_final.png", "strength", step_text,
-                                                        former_real)
+        files["in_degree_final"] = plots.save_figure(
+            plots.plot_feature_values(final, None, "in_degree", step_text, former_real), out / "in_degree_final.png")
+    files["strength_final"] = plots.save_figure(
+        plots.plot_feature_values(final, None, "strength", step_text, former_real), out / "strength_final.png")
     rows = [row for conn in final.values() for row in conn.feature_rows()]
     files["features_final"] = _write_csv(out / "features_final.csv", rows)
     files["connectivity_final"] = _write_json(out / "connectivity_final.json", {
@@ -169,13 +169,15 @@ def _write_final(final: Mapping[str, FeatureConnectivity], step: int | None, sou
 def _write_series(series: ConnectivitySeries, permutation_step: int | None, out: Path, title: str,
                   gif: bool) -> dict[str, Path]:
     files = {
-        "real_share": plots.plot_real_share(series, out / "real_share.png", permutation_step, title=title),
-        "connectivity_heatmap": plots.plot_connectivity_heatmap(series, out / "connectivity_heatmap.png",
-                                                                permutation_step),
+        "real_share": plots.save_figure(plots.plot_real_share(series, None, permutation_step, title=title),
+                                        out / "real_share.png"),
+        "connectivity_heatmap": plots.save_figure(plots.plot_connectivity_heatmap(series, None, permutation_step,
+                                                                                  title=title),
+                                                  out / "connectivity_heatmap.png"),
         "connectivity_over_time": _write_csv(out / "connectivity_over_time.csv", series.metrics_rows()),
     }
     if gif:
-        files["connectivity_gif"] = plots.animate_connectivity(series, out / "connectivity.gif")
+        files["connectivity_gif"] = plots.animate_connectivity(series, out / "connectivity.gif", title=title)
     return files
 
 
@@ -197,7 +199,7 @@ def compare_runs(run_dirs: Sequence[str | Path], out_path: str | Path,
             raise ValueError(f"{str(run)!r} has no connectivity snapshots to compare")
         label = labels[i] if labels is not None else run.resolve().name
         runs[label] = series
-    return plots.plot_run_comparison(runs, out_path)
+    return plots.save_figure(plots.plot_run_comparison(runs), out_path)
 
 
 def _clean(value: Any) -> Any:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from sparse_rl.runlock import RunLocked, run_lock, sibling_lock
+from sparse_rl.sparse.connectivity import FILTERING_KEYS
 
 #: ``RunLocked`` and ``run_lock`` (now in :mod:`sparse_rl.runlock`) are still importable from here
 __all__ = ["THREAD_VARIABLES", "RunLocked", "die_with_parent", "execute_run", "init_worker", "run_lock",
@@ -159,9 +160,13 @@ def summarize_run(run_dir: str | Path) -> dict[str, Any]:
         over the run's time, the random warm-up included, evaluations excluded), ``wall_time_s``,
         ``timesteps``; ``actor_params``, ``actor_dense_params``, ``actor_weights``,
         ``actor_dense_weights``, ``actor_flops`` and the same for ``critic_``;
-        ``weights_pct_of_dense``; ``real_share_actor`` / ``real_share_critic`` (``nan`` when not
+        ``weights_pct_of_dense``; the filtering metrics at the last evaluation
+        (:data:`~sparse_rl.sparse.connectivity.FILTERING_KEYS`, e.g. ``in_degree_ratio_actor``,
+        ``topk_precision_critic``: the critic's averaged over its Q-networks; ``nan`` when not
         sparse or no noise); the config's ``algorithm``, ``implementation`` and ``sparsity``;
-        ``run_dir``; and ``curve`` (``timesteps``, ``returns``)
+        ``run_dir``; ``curve`` (``timesteps``, ``returns``, ``wall_time_s`` of each evaluation) and
+        ``filtering_curve`` (the mean in-degree of real and of noise columns, actor and critic, at
+        each evaluation)
     """
     import numpy as np
 
@@ -180,7 +185,6 @@ def summarize_run(run_dir: str | Path) -> dict[str, Any]:
     model = runner.agent_class(config).load(run_dir / runner.FINAL_MODEL, device="cpu",
                                             custom_objects={"buffer_size": 1})
     costs = agent_costs(model)
-    critic_shares = [_number(value) for key, value in last.items() if key.startswith("real_share_qf")]
     record: dict[str, Any] = {
         "algorithm": config.agent.algorithm,
         "implementation": config.agent.implementation,
@@ -199,11 +203,24 @@ def summarize_run(run_dir: str | Path) -> dict[str, Any]:
     weights = sum(cost.weights for cost in costs.values())
     dense = sum(cost.dense_weights for cost in costs.values())
     record["weights_pct_of_dense"] = 100.0 * weights / dense if dense else float("nan")
-    record["real_share_actor"] = _number(last.get("real_share_actor"))
-    record["real_share_critic"] = float(np.mean(critic_shares)) if critic_shares else float("nan")
+    for key in FILTERING_KEYS:
+        record[f"{key}_actor"], record[f"{key}_critic"] = _actor_and_critic(last, key)
     record["run_dir"] = str(run_dir)
-    record["curve"] = {"timesteps": steps, "returns": returns}
+    record["curve"] = {"timesteps": steps, "returns": returns,
+                       "wall_time_s": [_number(row.get("wall_time_s")) for row in rows]}
+    record["filtering_curve"] = {
+        f"{key}_{network}": [_actor_and_critic(row, key)[index] for row in rows]
+        for key in ("in_degree_real", "in_degree_noise") for index, network in enumerate(("actor", "critic"))}
     return record
+
+
+def _actor_and_critic(row: dict[str, str], key: str) -> tuple[float, float]:
+    """A filtering metric of one metrics.csv row for the actor, and averaged over the Q-networks
+    (``qf0``, ``qf1``…); ``nan`` where the run has none (dense, no noise)."""
+    import numpy as np
+
+    critics = [_number(value) for column, value in row.items() if column.startswith(f"{key}_qf")]
+    return _number(row.get(f"{key}_actor")), float(np.mean(critics)) if critics else float("nan")
 
 
 def _read_metrics(path: Path) -> list[dict[str, str]]:

@@ -9,16 +9,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure  # the object API: no backend chosen, no pyplot state
+from matplotlib.ticker import FuncFormatter
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
-
-from sparse_rl.benchmark.stats import curve_band  # noqa: E402
+from sparse_rl.benchmark.stats import curve_band
 
 PLOTS_DIR = "plots"
 #: colour-blind-safe (Okabe-Ito); agents take them in the sweep's order
@@ -91,8 +87,8 @@ def plot_learning_curves(records: Sequence[Mapping[str, Any]], out_dir: str | Pa
     for env in envs:
         env_records = [r for r in records if r["env"] == env]
         fractions = sorted({float(r["noise_fraction"]) for r in env_records})
-        figure, axes = plt.subplots(1, len(fractions), figsize=(max(6.4, 4.6 * len(fractions) + 0.6), 3.8),
-                                    squeeze=False)
+        figure = Figure(figsize=(max(6.4, 4.6 * len(fractions) + 0.6), 3.8))
+        axes = figure.subplots(1, len(fractions), squeeze=False)
         for ax, fraction in zip(axes[0], fractions):
             cell = [r for r in env_records if float(r["noise_fraction"]) == fraction]
             draw_cell(ax, cell, agents, f"{env}, noise fraction {fraction:g}")
@@ -104,7 +100,8 @@ def plot_learning_curves(records: Sequence[Mapping[str, Any]], out_dir: str | Pa
         env_records = [r for r in records if r["env"] == env]
         for fraction in sorted({float(r["noise_fraction"]) for r in env_records}):
             cell = [r for r in env_records if float(r["noise_fraction"]) == fraction]
-            figure, ax = plt.subplots(figsize=(6.0, 4.2))
+            figure = Figure(figsize=(6.0, 4.2))
+            ax = figure.subplots()
             draw_cell(ax, cell, agents, f"{env}, noise fraction {fraction:g}: mean return, 95% bootstrap CI")
             ax.legend(loc="lower right", fontsize=8)
             figure.tight_layout()
@@ -112,13 +109,120 @@ def plot_learning_curves(records: Sequence[Mapping[str, Any]], out_dir: str | Pa
     return written
 
 
-def _legend(figure: plt.Figure, ax: Axes) -> None:
+def plot_filtering_curves(records: Sequence[Mapping[str, Any]], out_dir: str | Path,
+                          agents: Sequence[str]) -> list[Path]:
+    """Write ``filtering-<env>-f<noise>.png`` per noisy cell: the mean in-degree of the real (solid)
+    and of the noise (dashed) input columns over training, actor and critic side by side, mean over
+    seeds, one colour per agent (Grooten et al.'s figure). Agents without the metric (dense) are
+    left out.
+
+    :param records: finished runs' records (with ``filtering_curve``)
+    :param out_dir: the plots' directory (created)
+    :param agents: agent labels in the sweep's order
+    :return: the files written
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    cells = dict.fromkeys((str(r["env"]), float(r["noise_fraction"])) for r in records
+                          if float(r["noise_fraction"]) > 0)
+    for env, fraction in cells:
+        cell = [r for r in records if r["env"] == env and float(r["noise_fraction"]) == fraction]
+        figure = Figure(figsize=(10.0, 4.0))
+        axes = figure.subplots(1, 2, squeeze=False)[0]
+        drawn = False
+        for ax, network in zip(axes, ("actor", "critic")):
+            for index, agent in enumerate(agents):
+                runs = [r for r in cell if r["agent"] == agent and r.get("filtering_curve")]
+                curves = {kind: _mean_curve(runs, f"in_degree_{kind}_{network}") for kind in ("real", "noise")}
+                if curves["real"] is None or curves["noise"] is None:
+                    continue
+                color = AGENT_COLORS[index % len(AGENT_COLORS)]
+                steps, real = curves["real"]
+                ax.plot(steps, real, color=color, linewidth=1.8, label=f"{agent}: real ({len(runs)} seeds)")
+                ax.plot(*curves["noise"], color=color, linewidth=1.2, linestyle="--", label=f"{agent}: noise")
+                drawn = True
+            ax.set_title(f"{network} input layer", fontsize=10)
+            ax.set_xlabel("env steps")
+            ax.set_ylabel("mean in-degree per input column")
+            ax.grid(True, alpha=0.3)
+            ax.xaxis.set_major_formatter(FuncFormatter(_steps_label))
+        if not drawn:
+            continue
+        axes[0].legend(fontsize=7, loc="upper left")
+        figure.suptitle(f"{env}, noise fraction {fraction:g}: connections per real vs noise input, mean over seeds",
+                        fontsize=11)
+        figure.tight_layout()
+        written.append(_save(figure, out / f"filtering-{env}-f{fraction:g}.png"))
+    return written
+
+
+def _mean_curve(runs: Sequence[Mapping[str, Any]], key: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """The mean over runs of one filtering curve on the evaluation steps all runs have (``None``
+    when no run has it)."""
+    series = [dict(zip(r["curve"]["timesteps"], r["filtering_curve"].get(key, []))) for r in runs]
+    series = [s for s in series if s and not all(v is None or np.isnan(v) for v in s.values())]
+    if not series:
+        return None
+    common = sorted(set.intersection(*(set(s) for s in series)))
+    values = np.array([[np.nan if s[t] is None else s[t] for t in common] for s in series], dtype=float)
+    return np.asarray(common, dtype=float), np.nanmean(values, axis=0)
+
+
+def time_to_return(record: Mapping[str, Any], threshold: float) -> float:
+    """Wall-clock seconds of training until the first evaluation whose mean return reaches
+    ``threshold`` (``nan`` if none does, or the record has no wall times)."""
+    curve = record["curve"]
+    for value, seconds in zip(curve["returns"], curve.get("wall_time_s", [])):
+        if value is not None and value >= threshold:
+            return float(seconds)
+    return float("nan")
+
+
+def plot_time_to_return(records: Sequence[Mapping[str, Any]], path: str | Path, agents: Sequence[str],
+                        thresholds: Mapping[str, float]) -> Path:
+    """One figure of sample efficiency and speed together: per cell, the wall-clock time each agent
+    needs to reach the env's stated return (a dot per seed, a bar for the mean of those that reach
+    it; seeds that never do are counted in the label).
+
+    :param records: finished runs' records
+    :param path: the PNG to write
+    :param agents: agent labels in the sweep's order
+    :param thresholds: the return to reach, by env label
+    """
+    cells = list(dict.fromkeys((str(r["env"]), float(r["noise_fraction"])) for r in records
+                               if str(r["env"]) in thresholds))
+    figure = Figure(figsize=(max(6.0, 3.2 * len(cells)), 4.2))
+    axes = figure.subplots(1, max(1, len(cells)), squeeze=False)[0]
+    for ax, (env, fraction) in zip(axes, cells):
+        for index, agent in enumerate(agents):
+            runs = [r for r in records if r["env"] == env and float(r["noise_fraction"]) == fraction
+                    and r["agent"] == agent]
+            if not runs:
+                continue
+            times = np.array([time_to_return(r, thresholds[env]) for r in runs]) / 60.0
+            reached = times[~np.isnan(times)]
+            color = AGENT_COLORS[index % len(AGENT_COLORS)]
+            if reached.size:
+                ax.bar(index, reached.mean(), color=color, alpha=0.35)
+                ax.scatter(np.full(reached.size, index), reached, color=color, s=14, zorder=3)
+            ax.text(index, 0, f"{reached.size}/{len(runs)}", ha="center", va="bottom", fontsize=8)
+        ax.set_xticks(range(len(agents)))
+        ax.set_xticklabels(agents, rotation=30, ha="right", fontsize=8)
+        ax.set_title(f"{env}, f = {fraction:g}: return ≥ {thresholds[env]:g}", fontsize=9)
+        ax.set_ylabel("wall-clock minutes of training")
+        ax.grid(True, axis="y", alpha=0.3)
+    figure.suptitle("time to reach the stated return (dots: seeds; n/N: seeds that reach it)", fontsize=10)
+    figure.tight_layout()
+    return _save(figure, Path(path))
+
+
+def _legend(figure: Figure, ax: Axes) -> None:
     handles, labels = ax.get_legend_handles_labels()
     if handles:
         figure.legend(handles, labels, loc="lower center", ncol=min(len(handles), 4), fontsize=9, frameon=False)
 
 
-def _save(figure: plt.Figure, path: Path) -> Path:
+def _save(figure: Figure, path: Path) -> Path:
     figure.savefig(path, dpi=DPI)
-    plt.close(figure)
     return path

@@ -14,7 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from sparse_rl.benchmark.aggregates import seed_warning
 from sparse_rl.benchmark.stats import bootstrap_ci, iqm
+from sparse_rl.sparse.connectivity import FILTERING_KEYS
 
 RECORDS_DIR = "results"
 RESULTS_CSV = "results.csv"
@@ -26,7 +28,9 @@ RESULT_FIELDS = (
     "final_return", "mean_return", "auc", "steps_per_second", "wall_time_s",
     "actor_params", "actor_dense_params", "actor_weights", "actor_dense_weights", "actor_flops",
     "critic_params", "critic_dense_params", "critic_weights", "critic_dense_weights", "critic_flops",
-    "weights_pct_of_dense", "real_share_actor", "real_share_critic", "run_dir",
+    "weights_pct_of_dense",
+    *(f"{key}_{network}" for key in FILTERING_KEYS for network in ("actor", "critic")),
+    "run_dir",
 )
 
 
@@ -118,7 +122,9 @@ def cell_statistics(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
     :param records: the cell's finished runs
     :return: ``seeds``; ``final_mean``, ``final_ci`` (bootstrap 95%), ``final_iqm``; ``auc_mean``,
-        ``auc_ci``; ``weights_pct`` (of dense); ``real_share_actor`` (mean); ``steps_per_second`` (mean)
+        ``auc_ci``; ``weights_pct`` (of dense); ``in_degree_real_actor``, ``in_degree_noise_actor``,
+        ``in_degree_ratio_actor``, ``topk_precision_actor``, the same for ``_critic``, and
+        ``real_share_actor`` (means over seeds); ``steps_per_second`` (mean)
     """
     final = [_float(r.get("final_return")) for r in records]
     areas = [_float(r.get("auc")) for r in records]
@@ -130,7 +136,9 @@ def cell_statistics(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "auc_mean": _mean(areas),
         "auc_ci": bootstrap_ci(areas),
         "weights_pct": _mean([_float(r.get("weights_pct_of_dense")) for r in records]),
-        "real_share_actor": _mean([_float(r.get("real_share_actor")) for r in records]),
+        **{f"{key}_{network}": _mean([_float(r.get(f"{key}_{network}")) for r in records])
+           for key in ("in_degree_real", "in_degree_noise", "in_degree_ratio", "topk_precision", "real_share")
+           for network in ("actor", "critic")},
         "steps_per_second": _mean([_float(r.get("steps_per_second")) for r in records]),
     }
 
@@ -148,17 +156,32 @@ def summary_table(records: Sequence[Mapping[str, Any]], agents: Sequence[str]) -
         cells.setdefault(key, []).append(record)
     order = {label: i for i, label in enumerate(agents)}
     lines = ["| env | noise | agent | seeds | final return: mean [95% CI] | final return: IQM | "
-             "AUC: mean [95% CI] | weights % of dense | real-share (actor) | steps/s |",
-             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "AUC: mean [95% CI] | weights % of dense | in-degree real / noise (actor; critic) | "
+             "top-n_real precision (actor; critic) | steps/s |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     envs = list(dict.fromkeys(str(r["env"]) for r in records))
     for env, fraction, agent in sorted(cells, key=lambda k: (envs.index(k[0]), k[1], order.get(k[2], len(order)))):
         stats = cell_statistics(cells[(env, fraction, agent)])
         lines.append(
             f"| {env} | {fraction:g} | {agent} | {stats['seeds']} | {_with_ci(stats['final_mean'], stats['final_ci'])} "
             f"| {_fmt(stats['final_iqm'])} | {_with_ci(stats['auc_mean'], stats['auc_ci'])} "
-            f"| {_fmt(stats['weights_pct'], '.1f')} | {_fmt(stats['real_share_actor'], '.3f')} "
+            f"| {_fmt(stats['weights_pct'], '.1f')} | {_in_degrees(stats)} "
+            f"| {_fmt(stats['topk_precision_actor'], '.2f')}; {_fmt(stats['topk_precision_critic'], '.2f')} "
             f"| {_fmt(stats['steps_per_second'], '.0f')} |")
     return "\n".join(lines) + "\n"
+
+
+def _in_degrees(stats: Mapping[str, Any]) -> str:
+    """``real / noise = ratio×`` of the mean in-degrees, actor then critic (``–`` when dense)."""
+    parts = []
+    for network in ("actor", "critic"):
+        real, noise = stats[f"in_degree_real_{network}"], stats[f"in_degree_noise_{network}"]
+        if math.isnan(real) or math.isnan(noise):
+            parts.append("–")
+        else:
+            ratio = real / noise if noise > 0 else math.inf
+            parts.append(f"{real:.1f} / {noise:.1f} = {ratio:.2f}×")
+    return "; ".join(parts)
 
 
 def write_summary(records: Sequence[Mapping[str, Any]], path: str | Path, *, name: str, description: str,
@@ -180,6 +203,10 @@ def write_summary(records: Sequence[Mapping[str, Any]], path: str | Path, *, nam
     parts.append(f"{len(records)} of {planned} runs finished.\n")
     if records:
         parts.append(summary_table(records, agents))
+        warning = seed_warning(records)
+        if warning:
+            parts.append(f"**{warning}** Aggregates across tasks (IQM, performance profiles, probability of "
+                         "improvement): aggregates.md.\n")
     parts.append(
         "Per cell, over seeds: *final return* is the last evaluation's mean return, with a 95% percentile "
         "bootstrap confidence interval of the mean over seeds (10,000 resamples) and the interquartile mean "

@@ -10,6 +10,7 @@ cut and it is the mean.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -119,3 +120,86 @@ def auc(steps: Sequence[float] | np.ndarray, returns: Sequence[float] | np.ndarr
 def _finite(values: Sequence[float] | np.ndarray) -> np.ndarray:
     data = np.asarray(values, dtype=float).ravel()
     return data[np.isfinite(data)]
+
+
+# --------------------------------------------------------------------------------------------------
+# aggregates across tasks (Agarwal et al., NeurIPS 2021; the definitions of the rliable library)
+
+#: fewer seeds than this make a bootstrap interval unreliable (with 2 seeds it is their min–max)
+MIN_RELIABLE_SEEDS = 5
+
+
+def few_seeds_warning(n_seeds: int) -> str | None:
+    """A warning for confidence intervals over ``n_seeds`` seeds, or ``None`` from
+    :data:`MIN_RELIABLE_SEEDS` on."""
+    if n_seeds >= MIN_RELIABLE_SEEDS:
+        return None
+    return (f"warning: only {n_seeds} seed{'s' if n_seeds != 1 else ''} per cell: the 95% bootstrap intervals are "
+            f"unreliable below {MIN_RELIABLE_SEEDS} seeds (with 2 seeds an interval is their min–max); run more "
+            "seeds before drawing conclusions")
+
+
+def aggregate_iqm(scores: np.ndarray) -> float:
+    """The IQM of all runs of all tasks together (``scores``: runs × tasks), as rliable's
+    ``metrics.aggregate_iqm`` (``scipy.stats.trim_mean(scores, 0.25, axis=None)``)."""
+    return iqm(np.asarray(scores, dtype=float).ravel())
+
+
+def performance_profile(scores: np.ndarray, thresholds: Sequence[float] | np.ndarray) -> np.ndarray:
+    """The run-score distribution: for each threshold τ, the fraction of all runs of all tasks
+    whose score is above τ (rliable's ``create_performance_profile`` with ``use_score_distribution``).
+
+    :param scores: runs × tasks (normalized scores)
+    :param thresholds: the τ values
+    """
+    data = np.asarray(scores, dtype=float).ravel()
+    return np.array([float(np.mean(data > tau)) for tau in np.asarray(thresholds, dtype=float)])
+
+
+def probability_of_improvement(scores_x: np.ndarray, scores_y: np.ndarray) -> float:
+    """P(X > Y): per task, the probability that a run of X scores above a run of Y (ties count
+    half: the Mann–Whitney U statistic over the number of pairs), averaged over tasks (rliable's
+    ``metrics.probability_of_improvement``).
+
+    :param scores_x: runs of X × tasks
+    :param scores_y: runs of Y × tasks (the same tasks; the number of runs may differ)
+    """
+    x, y = np.asarray(scores_x, dtype=float), np.asarray(scores_y, dtype=float)
+    if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
+        raise ValueError(f"need runs × tasks matrices over the same tasks, got shapes {x.shape} and {y.shape}")
+    greater = (x[:, None, :] > y[None, :, :]).mean(axis=(0, 1))
+    ties = (x[:, None, :] == y[None, :, :]).mean(axis=(0, 1))
+    return float(np.mean(greater + 0.5 * ties))
+
+
+def _stratified_resamples(scores: np.ndarray, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """``n_resamples`` resamples of ``scores`` (runs × tasks), the runs of each task drawn with
+    replacement independently of the other tasks (rliable's ``StratifiedBootstrap``)."""
+    n_runs, n_tasks = scores.shape
+    rows = rng.integers(0, n_runs, size=(n_resamples, n_runs, n_tasks))
+    return scores[rows, np.arange(n_tasks)]
+
+
+def stratified_bootstrap_ci(statistic: Any, *scores: np.ndarray, confidence: float = 0.95,
+                            n_resamples: int = 2000, seed: int = 0) -> tuple[Any, Any, Any]:
+    """A statistic of one or more runs × tasks score matrices with its stratified-bootstrap
+    percentile interval: each matrix resampled run by run within each task, independently.
+
+    :param statistic: a function of the matrices (e.g. :func:`aggregate_iqm`,
+        :func:`probability_of_improvement`); it may return an array (e.g. a performance profile)
+    :param scores: the matrices
+    :param confidence: the interval's coverage
+    :param n_resamples: bootstrap resamples
+    :param seed: the RNG's seed
+    :return: ``(point, low, high)``
+    """
+    matrices = [np.asarray(s, dtype=float) for s in scores]
+    if any(m.ndim != 2 or m.shape[0] == 0 for m in matrices):
+        raise ValueError("need score matrices of shape (runs, tasks) with at least one run")
+    rng = np.random.default_rng(seed)
+    resampled = [_stratified_resamples(m, n_resamples, rng) for m in matrices]
+    values = np.array([statistic(*(r[i] for r in resampled)) for i in range(n_resamples)], dtype=float)
+    tail = (1.0 - confidence) / 2.0 * 100.0
+    low, high = np.percentile(values, [tail, 100.0 - tail], axis=0)
+    point = statistic(*matrices)
+    return point, low, high

@@ -16,6 +16,7 @@ a checkpoint (the sweep was killed while it trained) continues from it, the othe
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -25,8 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sparse_rl.benchmark.aggregates import seed_warning, write_aggregates
 from sparse_rl.benchmark.backends import Backend, make_backend
-from sparse_rl.benchmark.plots import PLOTS_DIR, plot_learning_curves
+from sparse_rl.benchmark.plots import PLOTS_DIR, plot_filtering_curves, plot_learning_curves
 from sparse_rl.benchmark.results import (
     RESULTS_CSV,
     SUMMARY_MD,
@@ -36,7 +38,7 @@ from sparse_rl.benchmark.results import (
     write_summary,
 )
 from sparse_rl.benchmark.spec import RunTask, SweepSpec, load_sweep, plan_runs
-from sparse_rl.config import ConfigError, UserError
+from sparse_rl.config import ConfigError, UserError, config_from_dict
 
 PLAN_FILE = "plan.json"
 SWEEP_COPY = "sweep.yaml"
@@ -147,8 +149,12 @@ def run_sweep(sweep_file: str | Path, out_dir: str | Path | None = None, backend
         executor.run([task.to_dict() for task in todo], on_result)
     outcome.files = write_reports(out, spec, tasks)
     outcome.wall_time_s = time.perf_counter() - started
-    say(f"sweep {spec.name}: {len(read_records(out, [t.run_id for t in tasks]))} of {len(tasks)} runs finished "
+    finished = read_records(out, [t.run_id for t in tasks])
+    say(f"sweep {spec.name}: {len(finished)} of {len(tasks)} runs finished "
         f"({_duration(outcome.wall_time_s)}); results in {out / RESULTS_CSV}, {out / SUMMARY_MD}, {out / PLOTS_DIR}")
+    warning = seed_warning(list(finished.values()))
+    if warning:
+        say(warning)
     if outcome.failed:
         names = ", ".join(sorted(outcome.failed)[:5]) + (" …" if len(outcome.failed) > 5 else "")
         first = next(iter(outcome.failed.values()))
@@ -172,10 +178,12 @@ def write_reports(out_dir: str | Path, spec: SweepSpec, tasks: Sequence[RunTask]
     agents = list(spec.agents)
     files = [write_results_csv(records, out / RESULTS_CSV)]
     plots = plot_learning_curves(records, out / PLOTS_DIR, agents) if records else []
+    plots += plot_filtering_curves(records, out / PLOTS_DIR, agents) if records else []
     summary = write_summary(records, out / SUMMARY_MD, name=str(spec.name), description=spec.description,
                             agents=agents, planned=len(tasks),
                             plots=[Path(PLOTS_DIR) / plot.name for plot in plots])
-    return [*files, summary, *plots]
+    aggregates = write_aggregates(records, out, agents, PLOTS_DIR)  # aggregates.md, performance profile
+    return [*files, summary, *plots, *aggregates]
 
 
 def check_plan(out_dir: str | Path, tasks: Sequence[RunTask]) -> None:
@@ -197,6 +205,9 @@ def check_plan(out_dir: str | Path, tasks: Sequence[RunTask]) -> None:
         before = saved.get(task.run_id)
         if before is None:
             continue
+        # a plan written before a config key existed gets its default (not a change)
+        with contextlib.suppress(ConfigError, TypeError, ValueError):
+            before = config_from_dict(before).to_dict()
         flat_before, flat_after = _flatten(before), _flatten(task.config)
         changed = sorted(key for key in set(flat_before) | set(flat_after)
                          if flat_before.get(key) != flat_after.get(key) and not key.startswith(IGNORED_CHANGES))

@@ -1,14 +1,16 @@
 """Extremely noisy environments (ENE), feature permutation and the env factory.
 
 The ENE of Grooten et al. (AAMAS 2023) appends i.i.d. noise features after the real observation
-(:class:`NoisyObservation`), regenerable from ``(noise seed, observation index)`` (:class:`TableNoise`
-by default, :class:`IndexedNoise` on request); the transfer experiment permutes all features once
+(:class:`NoisyObservation`), regenerable from ``(noise seed, observation index)``
+(:class:`CounterNoise` by default, :class:`IndexedNoise` for any distribution, :class:`TableNoise`
+deprecated); the transfer experiment permutes all features once
 (:class:`FeaturePermutation`); :func:`make_env` builds both from an :class:`EnvConfig`.
 """
 
 from sparse_rl.envs.factory import EnvConfig, make_env
 from sparse_rl.envs.noise import (
     NOISE_DISTRIBUTIONS,
+    CounterNoise,
     IndexedNoise,
     NoiseDistribution,
     NoiseStream,
@@ -24,6 +26,7 @@ from sparse_rl.envs.wrappers import FeaturePermutation, NoisyObservation, noise_
 
 __all__ = [
     "NOISE_DISTRIBUTIONS",
+    "CounterNoise",
     "EnvConfig",
     "FeaturePermutation",
     "IndexedNoise",

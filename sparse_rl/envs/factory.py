@@ -33,8 +33,11 @@ class EnvConfig:
     :param n_noise: number of noise features instead of a fraction (then ``noise_fraction`` stays 0)
     :param noise_distribution: a registered noise kind (``"normal"``, ``"uniform"``)
     :param noise_kwargs: its parameters, e.g. ``{"std": 1.0}``
-    :param noise_generator: how the noise is made regenerable: ``table`` (fast, the default) or
-        ``philox`` (a fresh draw per observation); see :mod:`sparse_rl.envs.noise`
+    :param noise_generator: how the noise is made regenerable: ``auto`` (the default) resolves to
+        ``counter`` (i.i.d., a native kernel) for ``normal`` and ``uniform``, else ``philox`` (numpy's
+        Philox, any distribution); ``table`` is deprecated (correlated, kept to resume old runs).
+        The resolved name is stored, so a saved config keeps its generator; see
+        :mod:`sparse_rl.envs.noise`
     :param permute_at_step: permute all features from this ``step`` call on (see
         :class:`~sparse_rl.envs.wrappers.FeaturePermutation`); ``None`` never permutes
     :param permutation_seed: seed of that permutation
@@ -45,7 +48,7 @@ class EnvConfig:
     noise_fraction: float = 0.0
     n_noise: int | None = None
     noise_distribution: str = "normal"
-    noise_generator: str = "table"
+    noise_generator: str = "auto"
     noise_kwargs: dict[str, Any] = field(default_factory=dict)
     permute_at_step: int | None = None
     permutation_seed: int = 0
@@ -73,7 +76,7 @@ class EnvConfig:
             field_name = "noise_distribution" if "unknown noise distribution" in str(err) else "noise_kwargs"
             raise ValueError(f"{field_name}: {err}") from None
         try:
-            check_noise_generator(self.noise_generator, distribution)
+            self.noise_generator = check_noise_generator(self.noise_generator, distribution)
         except ValueError as err:
             raise ValueError(f"noise_generator: {err}") from None
         if self.permute_at_step is not None:

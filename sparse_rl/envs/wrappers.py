@@ -117,7 +117,7 @@ class NoisyObservation(gym.ObservationWrapper):
 
     **Regenerable noise.** Every observation the wrapper emits (from ``reset`` and from ``step``)
     gets a global index ``k``: 0, 1, 2, ... across episodes, never reset by ``reset``. Its noise is a
-    pure function of ``(noise_seed, k)`` (see :class:`~sparse_rl.envs.noise.IndexedNoise`), so a
+    pure function of ``(noise_seed, k)`` (see :class:`~sparse_rl.envs.noise.CounterNoise`), so a
     replay buffer may store only the real features and ``k`` and rebuild the noise exactly with
     :meth:`noise_for_index`. ``k`` is ``info["noise_index"]`` of ``reset`` and ``step``. (A
     consequence: two ``reset(seed=s)`` calls give the same real features but different noise.)
@@ -133,10 +133,12 @@ class NoisyObservation(gym.ObservationWrapper):
     :param distribution: a registered noise kind (``"normal"``, ``"uniform"``) or an instance
     :param noise_kwargs: parameters of the kind (e.g. ``{"std": 0.5}``); only with a name
     :param seed: the noise seed (an integer >= 0), or ``None`` to fix it on the first ``reset``
-    :param noise_generator: how the noise of index ``k`` is made from ``(noise_seed, k)``:
-        ``table`` (:class:`~sparse_rl.envs.noise.TableNoise`, the default: cut from two fixed random
-        tables, ≈10× faster to regenerate) or ``philox`` (:class:`~sparse_rl.envs.noise.IndexedNoise`:
-        drawn afresh for each index)
+    :param noise_generator: how the noise of index ``k`` is made from ``(noise_seed, k)``: ``auto``
+        (the default) picks ``counter`` (:class:`~sparse_rl.envs.noise.CounterNoise`: i.i.d., a
+        native kernel) for ``normal`` and ``uniform``, else ``philox``
+        (:class:`~sparse_rl.envs.noise.IndexedNoise`: numpy's Philox, any distribution with
+        ``sample``); ``table`` (:class:`~sparse_rl.envs.noise.TableNoise`) is deprecated: its
+        observations are correlated
     """
 
     def __init__(
@@ -147,7 +149,7 @@ class NoisyObservation(gym.ObservationWrapper):
         distribution: str | NoiseDistribution = "normal",
         noise_kwargs: dict[str, Any] | None = None,
         seed: int | None = None,
-        noise_generator: str = "table",
+        noise_generator: str = "auto",
     ) -> None:
         super().__init__(env)
         inner = _check_flat_box(env.observation_space, type(self).__name__)

@@ -58,6 +58,19 @@ class CSRSparseLinear(SparseLinear):
         with torch.no_grad():
             self.values.copy_(weight.reshape(-1)[self.flat_index])
 
+    def _convert_state_dict_(self, state_dict: dict[str, Any], prefix: str) -> bool:
+        weight, mask = prefix + "weight", prefix + "mask"
+        if weight not in state_dict or mask not in state_dict or prefix + "values" in state_dict:
+            return False
+        dense, active = state_dict.pop(weight), state_dict.pop(mask)
+        positions = active.reshape(-1).nonzero().squeeze(1)
+        state_dict[prefix + "flat_index"] = positions
+        state_dict[prefix + "values"] = dense.reshape(-1)[positions]
+        return True
+
+    def _after_conversion_(self) -> None:
+        self.order_for_kernels_()  # the converted slots are in row-major order
+
     # -- the structure ---------------------------------------------------------------------------
     def structure(self, head: int | None = None) -> CSRStructure:
         """The kernels' index structure of the current connections, with the sparse kernels taking

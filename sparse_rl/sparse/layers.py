@@ -40,6 +40,10 @@ AUTO_MIN_INPUTS = 256
 AUTO_MAX_DENSITY = 0.3
 
 
+#: weight initialisations of a sparse layer (see :class:`SparseLinear`)
+INITS = ("active_fan_in", "dense_fan_in")
+
+
 def active_count(numel: int, density: float) -> int:
     """Number of active connections of a layer with ``numel`` weights at ``density``: at least one."""
     return max(1, min(numel, round(density * numel)))
@@ -128,6 +132,9 @@ class SparseLinear(nn.Module):
     fan-in the pre-activations of a 5%-dense layer would have √20 times too small a spread, and the
     sparse network would start in a different regime than its dense control. At density 1.0 the
     layer is initialised exactly like ``nn.Linear``. Inactive weights are exactly zero.
+    ``init="dense_fan_in"`` is the references' rule instead (SET's, ANF's and DS-TD3's code:
+    ``nn.Linear``'s U(-1/√in, 1/√in) over the dense fan-in, then masked); the papers' presets use
+    it (``docs/fidelity.md``).
 
     **Training.** Inactive weights get no gradient. :meth:`capture_dense_gradient` arms the layer
     to record the gradient with respect to the *dense* weight, ``∂L/∂(W ⊙ M)``, on the next
@@ -142,6 +149,8 @@ class SparseLinear(nn.Module):
     :param device: where the parameters live
     :param dtype: the parameters' dtype
     :param generator: random generator for the mask and weights (torch's global RNG when ``None``)
+    :param init: ``active_fan_in`` (the default: bounds from the active fan-in) or ``dense_fan_in``
+        (the references': bounds from ``in_features``)
     """
 
     #: the storage backend of this class's instances
@@ -169,8 +178,11 @@ class SparseLinear(nn.Module):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
         generator: torch.Generator | None = None,
+        init: str = "active_fan_in",
     ) -> None:
         super().__init__()
+        check_choice(init, INITS, "init")
+        self.init = init
         self.in_features = in_features
         self.out_features = out_features
         self.target_density = check_density(density)
@@ -184,6 +196,10 @@ class SparseLinear(nn.Module):
         else:
             self.register_parameter("bias", None)
         self.dense_grad: torch.Tensor | None = None
+        #: the root mean square of each input (``in_features``), set by whoever knows the data
+        #: before a topology update of an algorithm whose scores weigh inputs by their scale
+        #: (``None``: unknown, every input counts as 1); not saved
+        self.input_scale: torch.Tensor | None = None
         self._capture_armed = False
         self.reset_parameters(generator)
 
@@ -194,6 +210,7 @@ class SparseLinear(nn.Module):
         density: float,
         generator: torch.Generator | None = None,
         backend: str | None = None,
+        init: str = "active_fan_in",
     ) -> SparseLinear:
         """A sparse layer of ``linear``'s shape, device and dtype, freshly initialised at ``density``.
 
@@ -204,6 +221,7 @@ class SparseLinear(nn.Module):
         :param density: the new layer's density
         :param generator: random generator for the mask and weights
         :param backend: ``masked``, ``csr`` or ``auto`` (``None``: the class's own)
+        :param init: ``active_fan_in`` or ``dense_fan_in`` (see the class docstring)
         """
         layer = cls(
             linear.in_features,
@@ -214,6 +232,7 @@ class SparseLinear(nn.Module):
             device=linear.weight.device,
             dtype=linear.weight.dtype,
             generator=generator,
+            init=init,
         )
         if layer.target_density == 1.0:
             layer._copy_dense_(linear.weight.detach())
@@ -225,6 +244,23 @@ class SparseLinear(nn.Module):
     # -- storage: implemented by each backend ----------------------------------------------------
     def _init_storage(self, device: torch.device | str | None, dtype: torch.dtype | None) -> None:
         raise NotImplementedError
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+        """Load a state dict of either backend: the other backend's entries (``weight`` and
+        ``mask`` of ``masked``, ``values`` and ``flat_index`` of ``csr``) are converted to this
+        one's first, so that a model trained with one backend loads into the other."""
+        converted = self._convert_state_dict_(state_dict, prefix)
+        super()._load_from_state_dict(state_dict, prefix, *args)
+        if converted:
+            self._after_conversion_()
+
+    def _convert_state_dict_(self, state_dict: dict[str, Any], prefix: str) -> bool:
+        """Rewrite, in place, another backend's entries of ``state_dict`` as this backend's;
+        whether there were any."""
+        return False
+
+    def _after_conversion_(self) -> None:
+        """Called after a converted state dict was loaded."""
 
     def _init_connections(self, mask: torch.Tensor, weight: torch.Tensor) -> None:
         """Store the connections of ``mask`` with the weights of ``weight`` (dense, zero outside)."""
@@ -277,7 +313,8 @@ class SparseLinear(nn.Module):
     # -- shared ---------------------------------------------------------------------------------
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         """Draw a new random mask at the target density and initialise the active weights and bias
-        from U(-1/√f, 1/√f), ``f`` the active fan-in (see the class docstring)."""
+        from U(-1/√f, 1/√f), ``f`` the active fan-in, or ``in_features`` with
+        ``init="dense_fan_in"`` (see the class docstring)."""
         shape = (self.out_features, self.in_features)
         storage = next(self.parameters())  # the weights' parameter, registered first
         device, dtype = storage.device, storage.dtype
@@ -290,7 +327,10 @@ class SparseLinear(nn.Module):
                 fan_in = float(self.in_features)
             else:
                 mask = random_mask(shape, self.target_density, generator, device)
-                fan_in = max(1.0, int(mask.count_nonzero()) / self.out_features)
+                if self.init == "dense_fan_in":
+                    fan_in = float(self.in_features)
+                else:
+                    fan_in = max(1.0, int(mask.count_nonzero()) / self.out_features)
                 bound = 1.0 / math.sqrt(fan_in)
                 nn.init.uniform_(weight, -bound, bound, generator=generator)
                 weight.mul_(mask)
@@ -374,6 +414,18 @@ class MaskedSparseLinear(SparseLinear):
     def _copy_dense_(self, weight: torch.Tensor) -> None:
         with torch.no_grad():
             self.weight.copy_(weight)
+
+    def _convert_state_dict_(self, state_dict: dict[str, Any], prefix: str) -> bool:
+        values, flat_index = prefix + "values", prefix + "flat_index"
+        if values not in state_dict or flat_index not in state_dict or prefix + "weight" in state_dict:
+            return False
+        active, index = state_dict.pop(values), state_dict.pop(flat_index).long()
+        size = self.out_features * self.in_features
+        weight = active.new_zeros(size).index_copy_(0, index, active)
+        mask = torch.zeros(size, dtype=torch.bool, device=index.device).index_fill_(0, index, True)
+        state_dict[prefix + "weight"] = weight.view(self.out_features, self.in_features)
+        state_dict[prefix + "mask"] = mask.view(self.out_features, self.in_features)
+        return True
 
     @property
     def nnz(self) -> int:

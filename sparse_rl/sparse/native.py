@@ -133,7 +133,7 @@ def native_kernels() -> NativeKernels | None:
     if os.environ.get("SPARSE_RL_NATIVE", "1").strip().lower() in ("0", "false", "no", "off"):
         return None
     try:
-        path = _build()
+        path = build_library(SOURCE)
         return NativeKernels(ctypes.CDLL(str(path)), path)
     except (OSError, RuntimeError, subprocess.SubprocessError) as error:
         warnings.warn(f"sparse_rl: native csr kernels unavailable ({error}); using torch's sparse kernels, "
@@ -202,20 +202,29 @@ def _compiler() -> str:
     raise RuntimeError("no C compiler found (set $CC, or install gcc)")
 
 
-def _build() -> Path:
-    """The path of the compiled kernels, verified (:func:`_verified`), building them if needed."""
-    source = SOURCE.read_bytes()
+def build_library(source_path: Path, extra_flags: tuple[str, ...] = ()) -> Path:
+    """Compile ``source_path`` (a C file) into a shared library in the private cache directory,
+    once per source, flags and CPU (see the module docstring), and return its path, verified
+    (:func:`_verified`: a library found there is used only if its build-time sha256 matches).
+
+    :param source_path: the C source
+    :param extra_flags: compiler flags added to each of :data:`FLAG_SETS`
+    :raises RuntimeError: without a compiler, when every flag set fails, or for a cache directory
+        another user owns or others can write
+    """
+    source = source_path.read_bytes()
     compiler = _compiler()
     directory = _private_cache_dir()
     errors = []
-    for flags in FLAG_SETS:
+    for base_flags in FLAG_SETS:
+        flags = (*base_flags, *extra_flags)
         key = hashlib.sha256(source + " ".join((compiler, *flags)).encode() + _cpu_fingerprint().encode()).hexdigest()
-        target = directory / f"native_kernels-{key[:16]}.so"
+        target = directory / f"{source_path.stem}-{key[:16]}.so"
         if _verified(target):
             return target
         with tempfile.TemporaryDirectory(dir=directory) as scratch:
             built = Path(scratch) / target.name
-            result = subprocess.run([compiler, *flags, "-o", str(built), str(SOURCE)], capture_output=True,
+            result = subprocess.run([compiler, *flags, "-o", str(built), str(source_path)], capture_output=True,
                                     text=True, timeout=120)
             if result.returncode == 0:
                 os.chmod(built, 0o700)

@@ -17,7 +17,7 @@ changed position, or the CSR ``values`` at the slots the grown connections took 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -25,7 +25,6 @@ import torch
 from torch import nn
 
 from sparse_rl.sparse.algorithms import DSTAlgorithm, make_algorithm
-from sparse_rl.sparse.criteria import lowest_active
 from sparse_rl.sparse.layers import SparseLinear
 from sparse_rl.sparse.schedules import UpdateSchedule
 
@@ -101,6 +100,9 @@ class TopologyUpdater:
     :param followers: modules of the same structure (target networks) whose layers take the
         updated masks after each update
     :param seed: seed of the updater's own random generator (random growth)
+    :param before_update: called right before each update (e.g. to give the layers the scale of
+        their inputs, :attr:`~sparse_rl.sparse.layers.SparseLinear.input_scale`, for an algorithm
+        that needs it)
     """
 
     def __init__(
@@ -111,8 +113,10 @@ class TopologyUpdater:
         schedule: UpdateSchedule | None = None,
         followers: Sequence[nn.Module] = (),
         seed: int | None = None,
+        before_update: Callable[[], None] | None = None,
     ) -> None:
         self.layers = sparse_layers(layers)
+        self.before_update = before_update
         if optimizers is None:
             optimizers = []
         elif isinstance(optimizers, torch.optim.Optimizer):
@@ -178,6 +182,8 @@ class TopologyUpdater:
         current step), whatever the schedule says."""
         at_step = self.step_count if at_step is None else at_step
         drop_fraction = self.schedule.drop_fraction_at(at_step)
+        if self.before_update is not None:
+            self.before_update()
         stats = {name: self._update_layer(layer, drop_fraction) for name, layer in self.layers.items()}
         for follower in self.followers:
             self._sync_follower(follower)
@@ -210,7 +216,7 @@ class TopologyUpdater:
         )
 
     def _drop(self, layer: SparseLinear, k: int) -> torch.Tensor:
-        return lowest_active(self.algorithm.drop_scores(layer), layer.active_positions(), k)
+        return self.algorithm.drop_indices(layer, k)
 
     def state_dict(self) -> dict[str, Any]:
         """The updater's state (step counter, pending update, RNG), to save with a checkpoint."""

@@ -13,8 +13,8 @@ from sparse_rl.agents.sparsity import SparsityConfig
 from sparse_rl.sparse.csr import CSRSparseLinear
 from sparse_rl.sparse.layers import SparseLinear
 
-SPARSITY = {"preset": "all_layers", "backend": "csr", "update_interval": 50, "drop_fraction": 0.3,
-            "update_stop": None}
+SPARSITY = {"preset": "all_layers", "backend": "csr", "target_rule": "online_mask", "update_interval": 50,
+            "drop_fraction": 0.3, "update_stop": None}
 
 
 def _csr_layers(module: torch.nn.Module) -> dict[str, CSRSparseLinear]:

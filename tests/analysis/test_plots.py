@@ -1,4 +1,5 @@
-"""Plots from synthetic data: they are written, and the heatmap's rows stay few and ordered."""
+"""Plots from synthetic data: they are Figures that save, the heatmap's rows stay few and ordered, and
+importing the plots chooses no matplotlib backend."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from matplotlib.figure import Figure
 from PIL import Image
 
 from sparse_rl.analysis import plots
@@ -18,17 +20,24 @@ def _is_png(path: Path) -> bool:
         return image.format == "PNG" and image.size[0] > 500
 
 
+def _saved(figure: Figure, path: Path) -> bool:
+    """A Figure, saved by the function (given a path) and by :func:`plots.save_figure`."""
+    assert isinstance(figure, Figure) and _is_png(path)
+    return _is_png(plots.save_figure(figure, path.with_name("again_" + path.name)))
+
+
 def test_heatmap_rows_put_real_features_first_and_bin_the_noise() -> None:
     n_obs = 1700
     masks = np.zeros((2, n_obs), dtype=bool)
     masks[:, :17] = True
-    final = np.arange(n_obs + 2, dtype=float)  # noise strongest at the highest index
+    final = -np.arange(n_obs + 2, dtype=float)  # noise weakest at the highest index: must not reorder
     rows = plots.heatmap_rows(n_obs + 2, n_obs, masks, final)
     groups = [row.group for row in rows]
     assert groups[:17] == ["real"] * 17 and groups[-2:] == ["action", "action"]
     noise = [row for row in rows if row.group == "noise"]
     assert len(noise) == plots.BINNED_ROWS and sum(row.columns.size for row in noise) == n_obs - 17
-    assert noise[0].columns.max() == n_obs - 1  # strongest at the top
+    # binned in index order (sorting by final value would draw a gradient that is only noise's order statistics)
+    assert np.concatenate([row.columns for row in noise]).tolist() == list(range(17, n_obs))
     assert noise[0].label.startswith("noise ×1683") and not noise[1].label
     assert sorted(np.concatenate([row.columns for row in rows]).tolist()) == list(range(n_obs + 2))
 
@@ -46,9 +55,13 @@ def test_heatmap_rows_of_a_permuted_run() -> None:
 def test_series_plots_with_many_features(tmp_path: Path, permute_at: int | None) -> None:
     series = synthetic_series(permute_at=permute_at)
     step = series.permutation_step()
-    assert _is_png(plots.plot_real_share(series, tmp_path / "share.png", step, title="synthetic"))
-    assert _is_png(plots.plot_connectivity_heatmap(series, tmp_path / "heat.png", step))
-    gif = plots.animate_connectivity(series, tmp_path / "evolution.gif", max_frames=5)
+    share = plots.plot_real_share(series, tmp_path / "share.png", step, title="synthetic")
+    assert _saved(share, tmp_path / "share.png")
+    heatmap = plots.plot_connectivity_heatmap(series, tmp_path / "heat.png", step, title="synthetic")
+    assert _saved(heatmap, tmp_path / "heat.png") and heatmap.get_suptitle() == "synthetic"
+    first_step = float(series.env_steps[0])
+    assert all(ax.get_xlim()[0] == first_step >= 0 for ax in heatmap.axes if ax.get_label() != "<colorbar>")
+    gif = plots.animate_connectivity(series, tmp_path / "evolution.gif", max_frames=5, title="synthetic")
     with Image.open(gif) as image:
         assert image.format == "GIF" and image.n_frames == 5
 
@@ -57,10 +70,46 @@ def test_feature_plots_of_the_last_snapshot(tmp_path: Path) -> None:
     series = synthetic_series(n_obs=40, n_real=4)
     last = series.snapshots[-1].networks
     former = series.snapshots[0].real_mask
-    assert _is_png(plots.plot_feature_values(last, tmp_path / "degree.png", "in_degree", "env step 1100", former))
-    assert _is_png(plots.plot_feature_values(last, tmp_path / "strength.png", "strength", "env step 1100"))
+    degree = plots.plot_feature_values(last, tmp_path / "degree.png", "in_degree", "env step 1100", former)
+    assert _saved(degree, tmp_path / "degree.png")
+    assert _saved(plots.plot_feature_values(last, tmp_path / "strength.png", "strength", "env step 1100"),
+                  tmp_path / "strength.png")
     dense = {name: conn.__class__(name, conn.strength, None, conn.out_features, conn.n_observation, conn.real_mask)
              for name, conn in last.items()}
     with pytest.raises(ValueError, match="no sparse input layer"):
         plots.plot_feature_values(dense, tmp_path / "x.png", "in_degree")
     assert plots.pct(0.00176) == "0.176%"
+
+
+def test_many_inputs_show_the_real_features_apart(tmp_path: Path) -> None:
+    series = synthetic_series(n_obs=1500, n_real=3, permute_at=None)
+    last = series.snapshots[-1].networks
+    figure = plots.plot_feature_values(last, None, "in_degree")
+    zoom = [ax for ax in figure.axes if ax.get_title().startswith("real features")]
+    assert len(zoom) == len(last)  # one per network, beside its 1,500 stems
+    labels = [tick.get_text() for tick in zoom[0].get_xticklabels()]
+    assert labels == ["0", "1", "2"]
+    few = plots.plot_feature_values(synthetic_series(n_obs=40, n_real=4).snapshots[-1].networks, None)
+    assert not any(ax.get_title().startswith("real features") for ax in few.axes)
+
+
+def test_run_comparison_has_a_title_and_random_levels() -> None:
+    runs = {"sparse": synthetic_series(n_obs=100, n_real=5, permute_at=None), "other": synthetic_series(
+        n_obs=100, n_real=5, permute_at=None, seed=1)}
+    figure = plots.plot_run_comparison(runs)
+    assert figure.get_suptitle() == "input-layer connectivity: sparse vs other"
+    dotted = [line for line in figure.axes[2].get_lines() if line.get_linestyle() == ":"]
+    assert len(dotted) >= 2
+
+
+def test_importing_the_plots_chooses_no_backend_and_opens_no_pyplot_figure() -> None:
+    import subprocess
+    import sys
+
+    code = ("import matplotlib, os; os.environ.pop('MPLBACKEND', None)\n"
+            "import sparse_rl.analysis.plots, sparse_rl.analysis.report, sparse_rl.benchmark.compare\n"
+            "print(matplotlib.rcParams._get_backend_or_none())\n"
+            "import sys; print('matplotlib.pyplot' in sys.modules)")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "MPLBACKEND"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert done.stdout.split() == ["None", "False"]

@@ -140,6 +140,6 @@ def test_action_space_is_seeded() -> None:
 def test_noise_generator_in_the_config() -> None:
     env = make_env({"id": "Pendulum-v1", "n_noise": 4, "noise_generator": "philox"}, seed=0)
     assert env.get_wrapper_attr("noise_generator") == "philox"
-    assert make_env({"id": "Pendulum-v1", "n_noise": 4}, seed=0).get_wrapper_attr("noise_generator") == "table"
+    assert make_env({"id": "Pendulum-v1", "n_noise": 4}, seed=0).get_wrapper_attr("noise_generator") == "counter"
     with pytest.raises(ValueError, match="noise_generator: unknown noise generator"):
         EnvConfig(id="Pendulum-v1", n_noise=4, noise_generator="fast")

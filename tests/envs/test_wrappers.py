@@ -402,15 +402,15 @@ def test_feature_permutation_state_dict_round_trip() -> None:
 
 
 def test_noise_generator_choice() -> None:
-    from sparse_rl.envs.noise import IndexedNoise, TableNoise
+    from sparse_rl.envs.noise import CounterNoise, IndexedNoise
 
-    table = NoisyObservation(pendulum(), n_noise=6, seed=4)
+    counter = NoisyObservation(pendulum(), n_noise=6, seed=4)
     philox = NoisyObservation(pendulum(), n_noise=6, seed=4, noise_generator="philox")
-    assert isinstance(table.noise_stream, TableNoise) and table.noise_generator == "table"
+    assert isinstance(counter.noise_stream, CounterNoise) and counter.noise_generator == "counter"
     assert isinstance(philox.noise_stream, IndexedNoise)
     np.testing.assert_array_equal(philox.noise_for_index(3), IndexedNoise(philox.distribution, 6, 4)(3))
-    np.testing.assert_array_equal(table.noise_for_index(3), TableNoise(table.distribution, 6, 4)(3))
-    obs, info = table.reset(seed=0)
-    np.testing.assert_array_equal(obs[3:], table.noise_for_index(info["noise_index"]))
+    np.testing.assert_array_equal(counter.noise_for_index(3), CounterNoise(counter.distribution, 6, 4)(3))
+    obs, info = counter.reset(seed=0)
+    np.testing.assert_array_equal(obs[3:], counter.noise_for_index(info["noise_index"]))
     with pytest.raises(ValueError, match="unknown noise generator"):
         NoisyObservation(pendulum(), n_noise=2, noise_generator="mt19937")

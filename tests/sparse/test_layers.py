@@ -113,3 +113,17 @@ def test_set_mask_checks_shape() -> None:
     layer = SparseLinear(4, 3, density=0.5)
     with pytest.raises(ValueError, match="mask must have shape"):
         layer.set_mask_(torch.ones(4, 4, dtype=torch.bool))
+
+
+@pytest.mark.parametrize("backend", ["masked", "csr"])
+def test_dense_fan_in_init_is_the_references(backend: str) -> None:
+    generator = torch.Generator().manual_seed(0)
+    ours = SparseLinear(400, 64, density=0.05, backend=backend, generator=generator)
+    reference = SparseLinear(400, 64, density=0.05, backend=backend, init="dense_fan_in",
+                             generator=torch.Generator().manual_seed(0))
+    assert torch.equal(ours.mask, reference.mask)
+    bound = 1 / math.sqrt(400)  # nn.Linear's bound for 400 inputs, then masked
+    assert reference.weight.abs().max() <= bound < ours.weight.abs().max()
+    assert reference.weight.abs().max() > 0.9 * bound and reference.bias.abs().max() <= bound
+    with pytest.raises(ValueError, match="unknown init 'he'"):
+        SparseLinear(4, 4, density=0.5, init="he")

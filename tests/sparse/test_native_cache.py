@@ -27,15 +27,15 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 def test_the_cache_is_private_and_each_library_has_its_digest(cache: Path) -> None:
-    library = native._build()
+    library = native.build_library(native.SOURCE)
     assert library.parent == cache and stat.S_IMODE(cache.stat().st_mode) == 0o700
     sidecar = library.with_name(library.name + ".sha256")
     assert sidecar.read_text().strip() == native._digest(library)
-    assert not library.stat().st_mode & 0o022 and native._build() == library  # verified, reused
+    assert not library.stat().st_mode & 0o022 and native.build_library(native.SOURCE) == library  # verified, reused
 
 
 def test_a_planted_library_is_never_loaded(cache: Path, tmp_path: Path) -> None:
-    library = native._build()
+    library = native.build_library(native.SOURCE)
     marker = tmp_path / "constructor_ran"
     source = tmp_path / "planted.c"
     source.write_text('#include <stdio.h>\n__attribute__((constructor)) static void run(void) '
@@ -50,11 +50,11 @@ def test_a_planted_library_is_never_loaded(cache: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("what", ["directory", "library"])
 def test_a_cache_others_can_write_or_own_is_refused(cache: Path, what: str) -> None:
-    library = native._build()
+    library = native.build_library(native.SOURCE)
     target = cache if what == "directory" else library
     target.chmod(0o777)
     with pytest.raises(RuntimeError, match="writable by other users"):
-        native._build()
+        native.build_library(native.SOURCE)
     with pytest.warns(RuntimeWarning, match="native csr kernels unavailable"):
         assert native.native_kernels() is None  # the torch kernels instead
     target.chmod(0o700)
@@ -62,4 +62,4 @@ def test_a_cache_others_can_write_or_own_is_refused(cache: Path, what: str) -> N
     if os.geteuid() == 0:  # only root can give a file away
         os.chown(target, 4242, 4242)
         with pytest.raises(RuntimeError, match=r"owned by another user \(uid 4242\)"):
-            native._build()
+            native.build_library(native.SOURCE)

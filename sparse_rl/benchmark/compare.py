@@ -1,0 +1,136 @@
+"""Learning curves of several runs or sweeps on one plot (``sparse-rl compare RUN_OR_SWEEP ...``).
+
+Each argument is a run directory (its ``metrics.csv``: one line), a sweep directory (its
+``results/<run>.json``: one line per agent, env and noise fraction, the mean over seeds with a 95%
+bootstrap band) or any directory holding run directories (each a line). The figure is built with
+matplotlib's object API (no pyplot, no backend chosen): :func:`plot_curves` returns it, the caller
+saves it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from sparse_rl.benchmark.stats import curve_band
+from sparse_rl.config import UserError
+
+#: colour-blind-safe (Okabe-Ito)
+COLORS = ("#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
+
+
+@dataclass
+class Curve:
+    """One line of the comparison: evaluation returns of one or more seeds on common steps.
+
+    :param label: the legend's text
+    :param steps: evaluation env steps
+    :param returns: shape ``(n_seeds, n_steps)``
+    """
+
+    label: str
+    steps: np.ndarray
+    returns: np.ndarray
+
+
+def _run_curve(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    with (run_dir / "metrics.csv").open(newline="", encoding="utf-8") as handle:
+        rows = [row for row in csv.DictReader(handle) if row.get("eval_return_mean")]
+    steps = np.array([float(row["timesteps"]) for row in rows])
+    returns = np.array([float(row["eval_return_mean"]) for row in rows])
+    return steps, returns
+
+
+def _sweep_curves(sweep_dir: Path) -> list[Curve]:
+    groups: dict[str, list[Mapping]] = {}
+    for path in sorted((sweep_dir / "results").glob("*.json")):
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if not record.get("curve"):
+            continue
+        label = f"{record.get('agent')} · {record.get('env')} f={record.get('noise_fraction')}"
+        groups.setdefault(label, []).append(record)
+    curves = []
+    for label, records in groups.items():
+        tables = [dict(zip(r["curve"]["timesteps"], r["curve"]["returns"])) for r in records]
+        common = sorted(set.intersection(*(set(t) for t in tables)))
+        returns = np.array([[np.nan if t[s] is None else t[s] for s in common] for t in tables], dtype=float)
+        curves.append(Curve(f"{label} ({len(records)} seeds)", np.asarray(common, dtype=float), returns))
+    return curves
+
+
+def load_curves(paths: Sequence[str | Path], labels: Sequence[str] | None = None) -> list[Curve]:
+    """The curves of run directories, sweep directories and directories of runs.
+
+    :param paths: the directories
+    :param labels: a label per path for run directories (default: the directory's name)
+    :raises UserError: for a path that is none of these, or a run without evaluations
+    """
+    curves: list[Curve] = []
+    for index, given in enumerate(paths):
+        path = Path(given)
+        if (path / "config.yaml").is_file() and (path / "metrics.csv").is_file():
+            steps, returns = _run_curve(path)
+            if steps.size == 0:
+                raise UserError(f"run {str(path)!r} has no evaluation yet")
+            label = labels[index] if labels and index < len(labels) else path.resolve().name
+            curves.append(Curve(label, steps, returns[None, :]))
+        elif (path / "results").is_dir():
+            curves.extend(_sweep_curves(path))
+        elif path.is_dir() and any((child / "metrics.csv").is_file() for child in path.iterdir()):
+            curves.extend(load_curves(sorted(c for c in path.iterdir() if (c / "metrics.csv").is_file())))
+        else:
+            raise UserError(f"{str(path)!r} is neither a run directory (config.yaml, metrics.csv), a sweep directory "
+                            "(results/) nor a directory of runs")
+    if not curves:
+        raise UserError("nothing to compare: no run with evaluations found")
+    return curves
+
+
+def plot_curves(curves: Sequence[Curve], title: str = "evaluation return") -> Figure:
+    """One axis, one line per curve (the mean over seeds, with a 95% bootstrap band when there
+    are several seeds).
+
+    :param curves: the curves
+    :param title: the figure's title
+    """
+    figure = Figure(figsize=(8, 4.8), dpi=110)
+    ax = figure.subplots()
+    for index, curve in enumerate(curves):
+        color = COLORS[index % len(COLORS)]
+        if curve.returns.shape[0] > 1:
+            mean, low, high = curve_band(curve.returns)
+            ax.fill_between(curve.steps, low, high, color=color, alpha=0.2, linewidth=0)
+        else:
+            mean = curve.returns[0]
+        ax.plot(curve.steps, mean, color=color, label=curve.label, marker="o" if curve.steps.size < 12 else None,
+                markersize=3)
+    ax.set_title(title)
+    ax.set_xlabel("env step")
+    ax.set_ylabel("mean evaluation return")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def compare(paths: Sequence[str | Path], out: str | Path, labels: Sequence[str] | None = None,
+            title: str | None = None) -> Path:
+    """Plot the learning curves of ``paths`` into the image ``out`` (PNG, PDF, SVG…).
+
+    :param paths: run, sweep or run-holding directories
+    :param out: the image to write
+    :param labels: labels of the run directories
+    :param title: the title (default: how many curves)
+    """
+    curves = load_curves(paths, labels)
+    figure = plot_curves(curves, title or f"evaluation return of {len(curves)} runs / agents")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out)
+    return out

@@ -1,0 +1,136 @@
+"""The counter-based noise: i.i.d. over every pair of observations and shift, native == numpy."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from sparse_rl.envs.counter_noise import counter_noise, counter_noise_numpy, native_counter_noise
+from sparse_rl.envs.noise import (
+    CounterNoise,
+    IndexedNoise,
+    NoiseDistribution,
+    NormalNoise,
+    TableNoise,
+    UniformNoise,
+    check_noise_generator,
+    make_noise_stream,
+)
+
+
+def max_shifted_correlation(samples: np.ndarray, min_overlap: int) -> float:
+    """The largest |z| over every pair of rows (i < j) and every shift s with an overlap of at
+    least ``min_overlap`` features, and over every row with itself at every shift s ≠ 0, where
+    ``z = Σ_t x_i[t] x_j[t + s] / √overlap``.
+
+    For i.i.d. N(0, 1) rows each z is a sum of ``overlap`` independent products of unit variance,
+    ≈ N(0, 1) at the overlaps used here (≥ 256 terms). Two rows that share a shifted run of
+    numbers, as the table noise's overlapping windows do, give z ≈ ρ √overlap (≥ 8 at ρ = 0.5).
+    """
+    rows, size = samples.shape
+    fft_size = 1 << (2 * size - 1).bit_length()
+    spectra = np.fft.rfft(samples, n=fft_size, axis=1)
+    lags = np.arange(fft_size)
+    shifts = np.where(lags < fft_size // 2, lags, lags - fft_size)  # circular lag -> signed shift
+    overlap = size - np.abs(shifts)
+    usable = overlap >= min_overlap
+    scale = 1.0 / np.sqrt(np.maximum(overlap, 1))
+    worst = 0.0
+    for i in range(rows):
+        # correlation of row i with rows i..end at every shift: irfft(conj(F_i) · F_j)
+        cross = np.fft.irfft(np.conj(spectra[i])[None, :] * spectra[i:], n=fft_size, axis=1)
+        z = np.abs(cross[:, usable]) * scale[usable]
+        z[0, shifts[usable] == 0] = 0.0  # a row with itself at shift 0 is its energy, not a correlation
+        worst = max(worst, float(z.max()))
+    return worst
+
+
+#: 600 observations × 512 features: 179,700 pairs × 513 shifts ≈ 9.2·10⁷ z-values. Under
+#: independence P(any |z| > 7.5) ≤ 9.2·10⁷ · P(|N(0, 1)| > 7.5) ≈ 6·10⁻⁶ (Bonferroni), while a
+#: pair sharing ≥ 256 numbers at ρ = 0.5 gives z ≥ 8.
+N_OBSERVATIONS, N_FEATURES, MIN_OVERLAP, BOUND = 600, 512, 256, 7.5
+
+
+def test_counter_noise_is_independent_across_every_pair_and_shift() -> None:
+    samples = CounterNoise(NormalNoise(), N_FEATURES, noise_seed=11).many(np.arange(N_OBSERVATIONS) * 7919 + 3)
+    assert max_shifted_correlation(samples.astype(np.float64), MIN_OVERLAP) < BOUND
+
+
+def test_the_same_test_flags_the_table_noise() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        stream = TableNoise(NormalNoise(), N_FEATURES, noise_seed=11)
+    samples = stream.many(np.arange(N_OBSERVATIONS) * 7919 + 3).astype(np.float64)
+    assert max_shifted_correlation(samples, MIN_OVERLAP) > BOUND
+
+
+def test_counter_noise_marginal_is_standard_normal() -> None:
+    samples = np.sort(CounterNoise(NormalNoise(), 1000, noise_seed=2).many(range(300)).ravel().astype(np.float64))
+    n = samples.size
+    cdf = 0.5 * (1.0 + np.array([math.erf(x / math.sqrt(2.0)) for x in samples]))
+    ks = max(np.max(np.arange(1, n + 1) / n - cdf), np.max(cdf - np.arange(n) / n))
+    # Kolmogorov: P(√n D > 1.95) ≈ 0.001 under the null
+    assert math.sqrt(n) * ks < 1.95
+    assert abs(samples.mean()) < 5 / math.sqrt(n) and samples.var() == pytest.approx(1.0, abs=5 * math.sqrt(2 / n))
+    assert np.abs(samples).max() <= 5.78  # the documented cut
+
+
+def test_uniform_and_scaled_kinds() -> None:
+    uniform = CounterNoise(UniformNoise(-2.0, 3.0), 101, noise_seed=1).many(range(3000))
+    assert uniform.min() >= -2.0 and uniform.max() <= 3.0
+    assert uniform.mean() == pytest.approx(0.5, abs=0.02)
+    assert uniform.std() == pytest.approx(5 / math.sqrt(12), rel=0.02)
+    unit = CounterNoise(NormalNoise(), 64, noise_seed=4).many(range(10))
+    np.testing.assert_array_equal(CounterNoise(NormalNoise(std=2.5), 64, noise_seed=4).many(range(10)),
+                                  unit * np.float32(2.5))
+
+
+@pytest.mark.parametrize("kind", ["normal", "uniform"])
+@pytest.mark.parametrize("size", [1, 2, 7, 513, 1683])
+def test_native_kernel_gives_numpys_bits(kind: str, size: int) -> None:
+    if native_counter_noise() is None:
+        pytest.skip("no C compiler here: only the numpy path exists, nothing to compare")
+    indices = np.array([0, 1, 2, 2**64 - 1, 123456789, 5], dtype=np.uint64)
+    native = counter_noise(0xDEADBEEF, indices, size, kind)
+    reference = counter_noise_numpy(0xDEADBEEF, indices, size, kind, np.empty((6, size), dtype=np.float32))
+    np.testing.assert_array_equal(native.view(np.uint32), reference.view(np.uint32))
+
+
+def test_writes_into_strided_rows_and_falls_back_without_native(monkeypatch: pytest.MonkeyPatch) -> None:
+    stream = CounterNoise(NormalNoise(), 40, noise_seed=2)
+    batch = np.zeros((6, 43), dtype=np.float32)
+    stream.many([3, 9, 1, 0, 2, 7], out=batch[:, 3:])
+    expected = stream.many([3, 9, 1, 0, 2, 7])
+    np.testing.assert_array_equal(batch[:, 3:], expected)
+    assert not batch[:, :3].any()
+    monkeypatch.setattr("sparse_rl.envs.counter_noise.native_counter_noise", lambda: None)
+    np.testing.assert_array_equal(stream.many([3, 9, 1, 0, 2, 7]), expected)
+
+
+def test_pure_order_free_seeded() -> None:
+    stream = CounterNoise(NormalNoise(), 300, noise_seed=5)
+    forward = np.stack([stream(k) for k in range(30)])
+    np.testing.assert_array_equal(stream.many(np.arange(30)[::-1])[::-1], forward)
+    assert not np.array_equal(forward[0], forward[1])
+    assert not np.array_equal(CounterNoise(NormalNoise(), 300, noise_seed=6)(0), forward[0])
+    with pytest.raises(ValueError, match="indices must be >= 0"):
+        stream.many(np.array([-1]))
+
+
+def test_auto_generator_and_errors() -> None:
+    class LaplaceNoise(NoiseDistribution):
+        name = "laplace_counter_test"
+
+        def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+            return rng.laplace(size=size).astype(np.float32)
+
+    assert check_noise_generator("auto", NormalNoise()) == "counter"
+    assert check_noise_generator("auto", LaplaceNoise()) == "philox"
+    assert isinstance(make_noise_stream("auto", LaplaceNoise(), 3, 0), IndexedNoise)
+    with pytest.raises(ValueError, match="no standard form for the 'counter' noise generator"):
+        check_noise_generator("counter", LaplaceNoise())
+    with pytest.warns(DeprecationWarning, match="correlated"):
+        TableNoise(NormalNoise(), 4, 0)

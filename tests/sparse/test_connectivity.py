@@ -1,0 +1,41 @@
+"""The filtering summary of an input layer, on a hand-worked example."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from sparse_rl.sparse.connectivity import FILTERING_KEYS, filtering_metrics
+
+
+def test_filtering_metrics_hand_worked() -> None:
+    # 3 outputs x (4 observation columns + 1 action column); columns 0 and 1 are real.
+    mask = torch.tensor([[1, 1, 0, 1, 1],
+                         [1, 0, 0, 0, 1],
+                         [1, 1, 1, 0, 0]], dtype=torch.bool)
+    weight = torch.tensor([[0.1, 2.0, 0.0, 0.5, 9.0],
+                           [0.2, 0.0, 0.0, 0.0, 9.0],
+                           [0.3, 1.0, 0.4, 0.0, 0.0]]) * mask
+    real = np.array([True, True, False, False])
+    metrics = filtering_metrics(mask, weight, real)
+    assert metrics.in_degree_real == 2.5          # (3 + 2) / 2
+    assert metrics.in_degree_noise == 1.0         # (1 + 1) / 2
+    assert metrics.in_degree_ratio == 2.5
+    assert metrics.real_fill == pytest.approx(5 / 6)  # 5 of 2 x 3 possible
+    # strengths 0.6, 3.0, 0.4, 0.5 over the observation: top-2 = {1, 0}, both real (the action's 18 is left out)
+    assert metrics.topk_precision == 1.0
+    assert metrics.real_share == pytest.approx(7 / 9)  # real + action columns: 3 + 2 + 2 of 9
+    assert set(metrics.as_dict()) == set(FILTERING_KEYS)
+
+
+def test_filtering_metrics_without_noise_and_with_a_weak_real_feature() -> None:
+    mask = np.ones((2, 3), dtype=bool)
+    no_noise = filtering_metrics(mask, np.ones((2, 3)), np.array([True, True, True]))
+    assert math.isnan(no_noise.in_degree_noise) and math.isnan(no_noise.in_degree_ratio)
+    weak_real = filtering_metrics(mask, np.array([[0.1, 1.0, 1.0], [0.1, 1.0, 1.0]]), np.array([True, False, False]))
+    assert weak_real.topk_precision == 0.0 and weak_real.in_degree_ratio == 1.0
+    with pytest.raises(ValueError, match="fewer than the 4 observation features"):
+        filtering_metrics(mask, mask, np.array([True, False, False, False]))
