@@ -13,7 +13,9 @@ from __future__ import annotations
 import csv
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -397,6 +399,65 @@ class CheckpointCallback(BaseCallback):
         if self.verbose:
             print(f"checkpoint {self.last_path}")
         return self.last_path
+
+
+# --------------------------------------------------------------------------------------------------
+# Ctrl-C
+
+
+class Interrupted(Exception):
+    """Raised out of ``learn`` by :class:`InterruptCallback` after its checkpoint.
+
+    :param checkpoint: the checkpoint written (``None`` if none could be, e.g. the guard tripped)
+    """
+
+    def __init__(self, checkpoint: Path | None) -> None:
+        super().__init__(f"interrupted; checkpoint {checkpoint}")
+        self.checkpoint = checkpoint
+
+
+class InterruptCallback(BaseCallback):
+    """Turns Ctrl-C (SIGINT) into a clean stop: the signal only sets a flag; at the next rollout
+    start (where model, replay buffer and counters are consistent, and checkpoints are written) it
+    writes a checkpoint and raises :class:`Interrupted`. A second Ctrl-C before that stops at once
+    (``KeyboardInterrupt``). Put it after the checkpoint callback; call :meth:`restore` when
+    training ends, however it ends. Outside the main thread (no signal handlers), or where SIGINT is
+    ignored, it does nothing.
+
+    :param checkpoints: writes the checkpoint
+    """
+
+    def __init__(self, checkpoints: CheckpointCallback) -> None:
+        super().__init__(0)
+        self.checkpoints = checkpoints
+        self.requested = False
+        self._previous: Any = None
+        self._installed = False
+
+    def _on_training_start(self) -> None:
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # a process told to ignore it keeps doing so
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._installed = True
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.requested = True
+        self.restore()  # a second Ctrl-C: KeyboardInterrupt, at once
+        print("\ninterrupted: writing a checkpoint, then stopping (Ctrl-C again to stop at once)", file=sys.stderr)
+
+    def restore(self) -> None:
+        """Put back the SIGINT handler that was there before training."""
+        if self._installed:
+            signal.signal(signal.SIGINT, self._previous)
+            self._installed = False
+
+    def _on_rollout_start(self) -> None:
+        if self.requested:
+            done = self.checkpoints.last_path is not None and self.checkpoints.last_step == self.num_timesteps
+            raise Interrupted(self.checkpoints.last_path if done else self.checkpoints.save())
+
+    def _on_step(self) -> bool:
+        return True
 
 
 # --------------------------------------------------------------------------------------------------

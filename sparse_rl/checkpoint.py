@@ -3,7 +3,11 @@
 A checkpoint is a directory ``checkpoints/step_<N>/`` (``N``: env steps done) holding
 
 - ``model.zip``: SB3's ``save`` (networks, optimizers, counters, the topology updaters' state),
-- ``replay_buffer.pkl``: SB3's ``save_replay_buffer`` (left out with ``checkpoint.replay_buffer: false``),
+- ``replay_buffer.npz`` and ``replay_buffer.json``: the replay buffer's arrays (``np.savez``, read
+  back with ``allow_pickle=False``) and its counters and class name as JSON (left out with
+  ``checkpoint.replay_buffer: false``); a buffer of another class than SB3's ``ReplayBuffer`` and
+  :class:`~sparse_rl.agents.buffers.NoiseFreeReplayBuffer` falls back to SB3's pickled
+  ``replay_buffer.pkl`` (which checkpoints of format 1 hold too),
 - ``rng.json``: the states of Python's, NumPy's and torch's global generators and of the action space's,
 - ``state.json``: counters (env steps, episodes, wall time, metrics rows), the env wrappers' state
   and the resolved config the run had,
@@ -12,11 +16,16 @@ A checkpoint is a directory ``checkpoints/step_<N>/`` (``N``: env steps done) ho
 It is written as ``checkpoints/.tmp-step_<N>/`` (every file flushed to disk) and then renamed with
 ``os.replace``: a run killed at any moment leaves either a complete checkpoint or a ``.tmp-``
 directory, which is ignored (and removed by the next writer). Reading one checks the manifest, so
-a damaged file is reported, never loaded.
+a damaged file is reported, never loaded. A write that fails (a full disk) removes its ``.tmp-``
+directory and raises :class:`CheckpointWriteError`; the earlier checkpoints are untouched.
+
+Only ``model.zip`` (and a fallback ``replay_buffer.pkl``) is unpickled, by SB3, when it loads: the
+manifest catches damage, not an attacker. Open only runs you trust.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -24,20 +33,25 @@ import random
 import re
 import shutil
 import time
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import torch
 
 from sparse_rl.config import UserError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: format versions this version reads (1: the replay buffer always pickled)
+READABLE_VERSIONS = (1, 2)
 CHECKPOINTS = "checkpoints"
 MODEL_FILE = "model.zip"
 BUFFER_FILE = "replay_buffer.pkl"
+BUFFER_ARRAYS = "replay_buffer.npz"
+BUFFER_META = "replay_buffer.json"
 RNG_FILE = "rng.json"
 STATE_FILE = "state.json"
 MANIFEST_FILE = "manifest.json"
@@ -46,6 +60,16 @@ _STEP_DIR = re.compile(r"^step_(\d+)$")
 
 class CheckpointError(UserError):
     """A checkpoint that is missing, damaged, or does not belong to the run resuming from it."""
+
+
+class RunWriteError(UserError):
+    """A run's file could not be written (a full disk, a read-only directory…): the run stopped."""
+
+    exit_code = 4
+
+
+class CheckpointWriteError(RunWriteError):
+    """A checkpoint could not be written; the earlier ones are intact."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +88,7 @@ class Checkpoint:
     @property
     def has_replay_buffer(self) -> bool:
         """Whether it holds the replay buffer."""
-        return (self.path / BUFFER_FILE).is_file()
+        return (self.path / BUFFER_META).is_file() or (self.path / BUFFER_FILE).is_file()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -86,12 +110,28 @@ def write_checkpoint(model: Any, directory: str | Path, state: Mapping[str, Any]
     step = int(model.num_timesteps)
     final = directory / f"step_{step}"
     temporary = directory / f".tmp-step_{step}"
-    if temporary.exists():
-        shutil.rmtree(temporary)
-    temporary.mkdir()
+    try:
+        if temporary.exists():
+            shutil.rmtree(temporary)
+        temporary.mkdir()
+        _write_files(model, temporary, state, step, replay_buffer)
+        if final.exists():  # the same step written again (e.g. the end of a resumed, finished run)
+            shutil.rmtree(final)
+        os.replace(temporary, final)
+    except OSError as error:
+        shutil.rmtree(temporary, ignore_errors=True)  # frees the space it took
+        full = " (the disk is full)" if error.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+        raise CheckpointWriteError(f"cannot write checkpoint {str(final)!r}: {error.strerror or error}{full}; the "
+                                   "earlier checkpoints are intact") from None
+    _fsync_dir(directory)
+    return final
+
+
+def _write_files(model: Any, temporary: Path, state: Mapping[str, Any], step: int, replay_buffer: bool) -> None:
     model.save(temporary / MODEL_FILE)
-    if replay_buffer and getattr(model, "replay_buffer", None) is not None:
-        model.save_replay_buffer(temporary / BUFFER_FILE)
+    buffer = getattr(model, "replay_buffer", None)
+    if replay_buffer and buffer is not None and not save_replay_buffer(buffer, temporary):
+        model.save_replay_buffer(temporary / BUFFER_FILE)  # another buffer class: SB3's pickle
     _write_json(temporary / RNG_FILE, capture_rng(model))
     _write_json(temporary / STATE_FILE, {**state, "num_timesteps": step, "format_version": FORMAT_VERSION,
                                          "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
@@ -102,11 +142,64 @@ def write_checkpoint(model: Any, directory: str | Path, state: Mapping[str, Any]
     _write_json(temporary / MANIFEST_FILE, manifest)
     for name in [*files, MANIFEST_FILE]:
         _fsync(temporary / name)
-    if final.exists():  # the same step written again (e.g. the end of a resumed, finished run)
-        shutil.rmtree(final)
-    os.replace(temporary, final)
-    _fsync_dir(directory)
-    return final
+
+
+def _plain_buffer(buffer: Any) -> bool:
+    """Whether ``buffer`` is a class whose whole state is its arrays and counters."""
+    from stable_baselines3.common.buffers import ReplayBuffer
+
+    from sparse_rl.agents.buffers import NoiseFreeReplayBuffer
+
+    return type(buffer) in (ReplayBuffer, NoiseFreeReplayBuffer)
+
+
+def save_replay_buffer(buffer: Any, directory: Path) -> bool:
+    """Write a replay buffer without pickle: its arrays to ``replay_buffer.npz``, its class and
+    counters to ``replay_buffer.json``.
+
+    :param buffer: SB3's ``ReplayBuffer`` or a :class:`~sparse_rl.agents.buffers.NoiseFreeReplayBuffer`
+    :param directory: where the two files go
+    :return: ``False`` (and nothing written) for a buffer of another class
+    """
+    if not _plain_buffer(buffer):
+        return False
+    arrays = {name: value for name, value in vars(buffer).items()
+              if isinstance(value, np.ndarray) and not value.dtype.hasobject}
+    with (directory / BUFFER_ARRAYS).open("wb") as handle:
+        np.savez(handle, **arrays)
+    _write_json(directory / BUFFER_META, {"class": type(buffer).__name__, "pos": int(buffer.pos),
+                                          "full": bool(buffer.full), "buffer_size": int(buffer.buffer_size),
+                                          "n_envs": int(buffer.n_envs), "arrays": sorted(arrays)})
+    return True
+
+
+def load_replay_buffer(buffer: Any, directory: Path) -> None:
+    """Fill ``buffer`` (freshly made by the loaded model, of the same class and sizes) from what
+    :func:`save_replay_buffer` wrote; nothing is unpickled.
+
+    :param buffer: the model's replay buffer
+    :param directory: the checkpoint's directory
+    :raises CheckpointError: if the saved buffer does not fit ``buffer``
+    """
+    meta = _read_json(directory / BUFFER_META, directory, BUFFER_META)
+    where = f"checkpoint {str(directory)!r}"
+    if not isinstance(meta, dict) or meta.get("class") != type(buffer).__name__:
+        raise CheckpointError(f"{where} holds a {meta.get('class') if isinstance(meta, dict) else '?'} replay buffer; "
+                              f"this run's is a {type(buffer).__name__}")
+    for key in ("buffer_size", "n_envs"):
+        if meta.get(key) != int(getattr(buffer, key)):
+            raise CheckpointError(f"{where} holds a replay buffer with {key} {meta.get(key)!r}; this run's has "
+                                  f"{getattr(buffer, key)} (agent.hyperparams.buffer_size cannot change on resume)")
+    try:
+        with np.load(directory / BUFFER_ARRAYS, allow_pickle=False) as data:
+            for name in meta.get("arrays", []):
+                value, current = data[name], getattr(buffer, name, None)
+                if not isinstance(current, np.ndarray) or current.shape != value.shape or current.dtype != value.dtype:
+                    raise CheckpointError(f"{where}: the replay buffer's {name!r} does not fit this run's buffer")
+                setattr(buffer, name, value)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+        raise CheckpointError(f"{where}: cannot read {BUFFER_ARRAYS} ({error})") from None
+    buffer.pos, buffer.full = int(meta["pos"]), bool(meta["full"])
 
 
 def prune_checkpoints(directory: str | Path, keep: int) -> list[Path]:
@@ -170,9 +263,9 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     manifest = _read_json(path / MANIFEST_FILE, path, "its manifest")
     if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
         raise CheckpointError(f"checkpoint {str(path)!r} is corrupt: its manifest is malformed")
-    if manifest.get("format_version") != FORMAT_VERSION:
+    if manifest.get("format_version") not in READABLE_VERSIONS:
         raise CheckpointError(f"checkpoint {str(path)!r} has format version {manifest.get('format_version')!r}; "
-                              f"this version of sparse_rl reads version {FORMAT_VERSION}")
+                              f"this version of sparse_rl reads versions {', '.join(map(str, READABLE_VERSIONS))}")
     for required in (MODEL_FILE, STATE_FILE, RNG_FILE):
         if required not in manifest["files"]:
             raise CheckpointError(f"checkpoint {str(path)!r} is corrupt: its manifest lists no {required}")
@@ -218,15 +311,58 @@ def load_model(checkpoint: Checkpoint, agent_class: type, env: Any, device: str 
     :param overrides: attributes set on the model before it is rebuilt (changed hyperparameters)
     :raises CheckpointError: if SB3 cannot load it onto this env
     """
+    check_model_algorithm(checkpoint.path / MODEL_FILE, agent_class)
     try:
         model = agent_class.load(checkpoint.path / MODEL_FILE, env=env, device=device, **overrides)
-        if checkpoint.has_replay_buffer:
+        if (checkpoint.path / BUFFER_META).is_file():
+            load_replay_buffer(model.replay_buffer, checkpoint.path)
+        elif checkpoint.has_replay_buffer:
             model.load_replay_buffer(checkpoint.path / BUFFER_FILE)
+    except CheckpointError:
+        raise
     except Exception as error:  # noqa: BLE001 - anything SB3 raises means: this checkpoint does not fit
         message = " ".join(str(error).split()) or type(error).__name__
         raise CheckpointError(f"cannot load checkpoint {str(checkpoint.path)!r} as a {agent_class.__name__} "
                               f"on this environment: {message}") from None
     return model
+
+
+#: a key only each algorithm's saved data has (SB3's ``model.zip`` holds its attributes as JSON)
+_ALGORITHM_KEYS = {"td3": "policy_delay", "sac": "target_entropy"}
+
+
+def model_algorithm(path: str | Path | IO[bytes]) -> str | None:
+    """``sac`` or ``td3``: the algorithm of an SB3 ``model.zip``, read from its JSON part (nothing
+    is unpickled); ``None`` if it cannot tell.
+
+    :param path: the zip file (a path or an open binary file)
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            data = json.loads(archive.read("data"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None
+    found = [name for name, key in _ALGORITHM_KEYS.items() if isinstance(data, dict) and key in data]
+    return found[0] if len(found) == 1 else None
+
+
+def check_model_algorithm(path: str | Path | IO[bytes], agent_class: type) -> None:
+    """A :class:`CheckpointError` if the model in ``path`` is of another algorithm (a TD3 model in
+    a SAC run, or the reverse) than ``agent_class``.
+
+    :param path: an SB3 ``model.zip``
+    :param agent_class: the class that is to load it (SparseSAC, SparseTD3, SB3's SAC or TD3)
+    """
+    from stable_baselines3 import TD3
+
+    expected = "td3" if issubclass(agent_class, TD3) else "sac"
+    found = model_algorithm(path)
+    if hasattr(path, "seek"):
+        path.seek(0)  # type: ignore[union-attr]
+    if found is not None and found != expected:
+        where = "the model" if hasattr(path, "seek") else repr(str(path))
+        raise CheckpointError(f"{where} holds a {found.upper()} model, but this run trains {expected.upper()} "
+                              f"(agent.algorithm: {expected}); give a model of a {expected.upper()} run")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -5,13 +5,15 @@ Each subcommand is a pair in :data:`COMMANDS`: a function adding its arguments t
 parser and a handler taking the parsed arguments and returning an exit code. Adding one is a few
 lines. A mistake the user can fix (:class:`~sparse_rl.config.UserError`) prints
 ``error: <one paragraph>`` on stderr and exits with its code: 2 for bad configs, files, checkpoints
-and run directories, 3 when training diverged (NaN/inf), 1 when runs of a benchmark failed, 130 on
-Ctrl-C. Anything else is a bug and keeps its traceback.
+and run directories, 3 when training diverged (NaN/inf), 4 when a run's file could not be written
+(a full disk: the earlier checkpoints are intact), 1 when runs of a benchmark failed, 130 on
+Ctrl-C (after a checkpoint). Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -109,7 +111,8 @@ def _configure_analyze(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR", default=None, help="where the plots go (default: RUN_DIR/plots)")
     parser.add_argument("--no-gif", dest="gif", action="store_false", help="skip the animated GIF (the slowest part)")
     parser.add_argument("--no-tensorboard", dest="tensorboard", action="store_false",
-                        help="do not write the analysis to RUN_DIR/tb/analysis")
+                        help="do not write the analysis to RUN_DIR/tb/analysis (never written with --out: "
+                             "then nothing is written into RUN_DIR)")
 
 
 def _analyze(args: argparse.Namespace) -> int:
@@ -120,10 +123,17 @@ def _analyze(args: argparse.Namespace) -> int:
         from sparse_rl.analysis.report import analyze_run
     except ImportError as error:
         raise UserError(f"the connectivity analysis is not available in this installation ({error})") from None
+    if args.out is None and not os.access(run_dir, os.W_OK | os.X_OK):
+        raise UserError(f"run directory {str(run_dir)!r} is read-only and the plots go into it by default; give "
+                        "--out DIR to write them elsewhere")
     try:
-        summary = analyze_run(run_dir, out_dir=args.out, tensorboard=args.tensorboard, gif=args.gif)
+        summary = analyze_run(run_dir, out_dir=args.out, tensorboard=args.tensorboard and args.out is None,
+                              gif=args.gif)
     except (ValueError, FileNotFoundError) as error:
         raise UserError(f"cannot analyze {str(run_dir)!r}: {' '.join(str(error).split())}") from None
+    except OSError as error:
+        raise UserError(f"cannot analyze {str(run_dir)!r}: cannot write {error.filename or 'a file'}: "
+                        f"{error.strerror or error}; give --out DIR on a writable disk") from None
     files = summary.get("files", {})
     print(f"{len(files)} files in {summary.get('out_dir')} ({summary.get('snapshots', 0)} connectivity snapshots)")
     for name, path in files.items():

@@ -265,6 +265,7 @@ class ExperimentConfig:
             _check_min(self.torch_threads, 1, "torch_threads")
         if self.device != "auto" and not re.fullmatch(r"cpu|cuda(:\d+)?|mps", self.device):
             raise ConfigError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {self.device!r}")
+        _check_net_arch(self.net_arch, "net_arch")
 
     @property
     def eval_seed(self) -> int:
@@ -672,6 +673,20 @@ def _check_min(value: int, minimum: int, path: str) -> None:
         raise ConfigError(f"{path} must be >= {minimum}, got {value!r}")
 
 
+def _check_net_arch(value: Any, path: str) -> None:
+    """Hidden layer sizes must be positive integers (a list, or a list per network)."""
+    if value is None:
+        return
+    groups = value.items() if isinstance(value, Mapping) else [(None, value)]
+    for name, sizes in groups:
+        where = path if name is None else f"{path}.{name}"
+        if not isinstance(sizes, (list, tuple)):
+            raise ConfigError(f"{where} must be a list of layer sizes (positive integers), got {sizes!r}")
+        for size in sizes:
+            if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+                raise ConfigError(f"{where} must hold positive integers (hidden layer sizes), got {list(sizes)!r}")
+
+
 def _check_sparsity(config: ExperimentConfig) -> None:
     from sparse_rl.agents.sparsity import resolve_sparsity
 
@@ -822,7 +837,89 @@ def _check_hyperparams(config: ExperimentConfig) -> None:
             special["optimizer_kwargs"] = _check_optimizer_kwargs
         checked["policy_kwargs"] = _check_kwargs(policy_class, policy_kwargs, f"{path}.policy_kwargs",
                                                  RESERVED_POLICY_KWARGS, special)
+        _check_net_arch(checked["policy_kwargs"].get("net_arch"), f"{path}.policy_kwargs.net_arch")
+    _check_hyperparam_values(checked, path)
     config.agent.hyperparams = checked
+
+
+def _range(low: float | None, high: float | None, low_open: bool = False,
+           integer: bool = False) -> Callable[[Any], str]:
+    """A check of a number in a range: returns what is allowed when ``value`` is outside, else ``""``."""
+
+    def check(value: Any) -> str:
+        kind = "an integer" if integer else "a number"
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
+            return kind
+        if value != value or (low is not None and (value <= low if low_open else value < low)) or \
+                (high is not None and value > high):
+            bounds = [f"{'>' if low_open else '>='} {low:g}" if low is not None else "",
+                      f"<= {high:g}" if high is not None else ""]
+            return f"{kind} " + " and ".join(b for b in bounds if b)
+        return ""
+
+    return check
+
+
+def _train_freq(value: Any) -> str:
+    allowed = "an integer >= 1, or [N >= 1, 'step' or 'episode']"
+    if isinstance(value, (list, tuple)):
+        if len(value) == 2 and not _range(1, None, integer=True)(value[0]) and value[1] in ("step", "episode"):
+            return ""
+        return allowed
+    return allowed if _range(1, None, integer=True)(value) else ""
+
+
+def _gradient_steps(value: Any) -> str:
+    return "" if value == -1 and not isinstance(value, bool) else (
+        "an integer >= 1, or -1 (as many as env steps)" if _range(1, None, integer=True)(value) else "")
+
+
+def _ent_coef(value: Any) -> str:
+    if isinstance(value, str):
+        ok = value == "auto" or (value.startswith("auto_") and not _range(0, None, low_open=True)(_float(value[5:])))
+        return "" if ok else "'auto', 'auto_<initial value > 0>' or a number > 0"
+    return "'auto', 'auto_<initial value > 0>' or a number > 0" if _range(0, None, low_open=True)(value) else ""
+
+
+def _target_entropy(value: Any) -> str:
+    return "" if value == "auto" or not _range(None, None)(value) else "'auto' or a number"
+
+
+def _float(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+#: checks of SB3's numeric hyperparameters: name -> returns what is allowed ("" if the value is fine)
+HYPERPARAM_RANGES: dict[str, Callable[[Any], str]] = {
+    "learning_rate": _range(0, None, low_open=True),
+    "batch_size": _range(1, None, integer=True),
+    "buffer_size": _range(1, None, integer=True),
+    "learning_starts": _range(0, None, integer=True),
+    "tau": _range(0, 1, low_open=True),
+    "gamma": _range(0, 1),
+    "train_freq": _train_freq,
+    "gradient_steps": _gradient_steps,
+    "policy_delay": _range(1, None, integer=True),
+    "target_policy_noise": _range(0, None),
+    "target_noise_clip": _range(0, None),
+    "target_update_interval": _range(1, None, integer=True),
+    "ent_coef": _ent_coef,
+    "target_entropy": _target_entropy,
+    "sde_sample_freq": _range(-1, None, integer=True),
+}
+
+
+def _check_hyperparam_values(hyperparams: Mapping[str, Any], path: str) -> None:
+    """SB3's numeric hyperparameters in their ranges (SB3 would accept many bad ones and fail, or
+    diverge, much later)."""
+    for name, check in HYPERPARAM_RANGES.items():
+        if name in hyperparams:
+            allowed = check(hyperparams[name])
+            if allowed:
+                raise ConfigError(f"{path}.{name} must be {allowed}, got {hyperparams[name]!r}")
 
 
 def _plain(value: Any) -> Any:

@@ -27,7 +27,10 @@ same samples as SB3's buffer, without storing the noise) unless ``agent.hyperpar
 from __future__ import annotations
 
 import dataclasses
+import errno
+import io
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -41,6 +44,8 @@ from stable_baselines3.common.callbacks import BaseCallback
 from sparse_rl.callbacks import (
     CheckpointCallback,
     EvalCallback,
+    InterruptCallback,
+    Interrupted,
     MetricsLog,
     NanGuardCallback,
     ProgressBarCallback,
@@ -50,8 +55,11 @@ from sparse_rl.callbacks import (
 )
 from sparse_rl.checkpoint import (
     CHECKPOINTS,
+    MODEL_FILE,
     Checkpoint,
     CheckpointError,
+    RunWriteError,
+    check_model_algorithm,
     env_state,
     latest_checkpoint,
     load_model,
@@ -61,6 +69,8 @@ from sparse_rl.checkpoint import (
     restore_rng,
 )
 from sparse_rl.config import ConfigError, ExperimentConfig, UserError, config_from_dict, load_config
+from sparse_rl.resources import check_resources
+from sparse_rl.runlock import run_lock
 
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.csv"
@@ -93,6 +103,10 @@ DEMO_CONFIG: dict[str, Any] = {
     "checkpoint": {"freq": 1000, "keep": 1},
     "snapshots": {"every_n_steps": 1000},
 }
+
+
+#: the errors of a write that the user can fix: a full disk, a quota, a read-only file system
+_WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES)
 
 
 class TrainingDiverged(UserError):
@@ -378,10 +392,33 @@ def build_model(config: ExperimentConfig, env: Any) -> Any:
 
 
 def _set_threads(config: ExperimentConfig) -> None:
+    """Set torch's threads, and check the device (before anything is built)."""
+    check_device(config)
     if config.torch_threads is not None:
         import torch
 
         torch.set_num_threads(config.torch_threads)
+
+
+def check_device(config: ExperimentConfig) -> None:
+    """A :class:`ConfigError` if ``device`` names an accelerator this machine lacks (torch would
+    otherwise fail late, or SB3 fall back to the CPU without a word).
+
+    :param config: the experiment
+    """
+    import torch
+
+    device = config.device
+    if device.startswith("cuda"):
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device is {device!r} but torch finds no CUDA GPU here (torch {torch.__version__}); "
+                              "use device: cpu, or auto")
+        if index >= torch.cuda.device_count():
+            raise ConfigError(f"device is {device!r} but this machine has {torch.cuda.device_count()} CUDA GPU(s); "
+                              f"use cuda:0..cuda:{torch.cuda.device_count() - 1}")
+    if device == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise ConfigError("device is 'mps' but torch finds no Apple GPU (MPS) here; use device: cpu, or auto")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -463,6 +500,8 @@ class _Session:
         snapshots = self._snapshot_callback()
         if snapshots is not None:
             callbacks.append(snapshots)
+        self.interrupt = InterruptCallback(self.checkpoints)
+        callbacks.append(self.interrupt)
         show = config.run.progress_bar if self.show_progress is None else self.show_progress
         if show is None:
             show = sys.stderr.isatty()
@@ -510,12 +549,25 @@ class _Session:
             # non-finite weights often fail inside SB3 (e.g. a Normal with a NaN mean) before a loss shows it
             if self.guard.check(parameters=True):
                 raise
+        except Interrupted as stop:
+            where = f"checkpoint {stop.checkpoint} written" if stop.checkpoint else "no checkpoint could be written"
+            raise TrainingInterrupted(f"interrupted at step {self.model.num_timesteps}; {where}. Continue with: "
+                                      f"sparse-rl train --resume {self.run_dir}") from None
         except KeyboardInterrupt:
             last = self.checkpoints.last_path or (self.resumed_from.path if self.resumed_from else None)
             where = f"the last checkpoint is {last}" if last else "no checkpoint was written yet"
             raise TrainingInterrupted(f"interrupted at step {self.model.num_timesteps}; {where}. Continue with: "
                                       f"sparse-rl train --resume {self.run_dir}") from None
+        except (RunWriteError, OSError) as error:
+            if isinstance(error, OSError) and error.errno not in _WRITE_ERRORS:
+                raise
+            if isinstance(error, OSError):
+                error = RunWriteError(f"cannot write {error.filename or 'a file of the run'}: {error.strerror}")
+            raise type(error)(f"{error}. Training stopped at step {self.model.num_timesteps}; make room (or make the "
+                              f"directory writable), then continue with: sparse-rl train --resume {self.run_dir}") \
+                from None
         finally:
+            self.interrupt.restore()
             self.model.logger.close()
             finish_tracking(wandb_run)
             if config.vec_env == "subproc":
@@ -575,12 +627,14 @@ def train(config: ExperimentConfig, progress_bar: bool | None = None,
         when a loss turns non-finite
     """
     _set_threads(config)
+    check_resources(config)
     env = build_env(config, config.seed, training=True)
     model = build_model(config, env)
     run_dir = create_run_dir(config)
     if on_run_dir is not None:
         on_run_dir(run_dir)
-    return _Session(config, run_dir, model, env, None, progress_bar).learn()
+    with run_lock(run_dir):  # against a `train --resume` of it while it trains
+        return _Session(config, run_dir, model, env, None, progress_bar).learn()
 
 
 def resume(run_dir: str | Path, overrides: Sequence[str] = (), checkpoint: str | Path | None = None,
@@ -591,42 +645,62 @@ def resume(run_dir: str | Path, overrides: Sequence[str] = (), checkpoint: str |
     episode starts afresh: the env is reset (seeded with the run's seed plus the step), the
     unfinished episode's transitions stay in the replay buffer. Topology schedules keep the plan of
     the original run (a stop at 80% of training stays where it was when ``total_timesteps`` grows).
+    A run killed before its first checkpoint starts over from its ``config.yaml``, in its directory.
+    ``config.yaml`` is rewritten (with the overrides) only once the checkpoint has loaded.
 
     :param run_dir: the run directory
     :param overrides: ``--set`` overrides of the run's config (``total_timesteps`` to extend it,
         learning-rate-like hyperparameters; not the env, the sparsity or the networks)
     :param checkpoint: a specific checkpoint directory instead of the newest
     :param progress_bar: show a progress bar (``None``: as configured)
-    :raises UserError: if ``run_dir`` is not a run, has no usable checkpoint, or the checkpoint does
-        not fit the config
+    :raises UserError: if ``run_dir`` is not a run, has no usable checkpoint, the checkpoint does
+        not fit the config, or another process is using the run
     """
     run_dir = require_run_dir(run_dir)
     config = load_run_config(run_dir, overrides)
+    _require_writable(run_dir)
+    with run_lock(run_dir):  # one process at a time: a second one fails at once, naming the first's pid
+        return _resume_locked(run_dir, config, overrides, checkpoint, progress_bar)
+
+
+def _resume_locked(run_dir: Path, config: ExperimentConfig, overrides: Sequence[str], checkpoint: str | Path | None,
+                   progress_bar: bool | None) -> RunResult:
     checkpoints_dir = run_dir / CHECKPOINTS
     remove_partial(checkpoints_dir)
     found = latest_checkpoint(run_dir) if checkpoint is None else read_checkpoint(_own_checkpoint(run_dir, checkpoint))
+    if found is None and (run_dir / FINAL_MODEL).is_file():  # finished, its checkpoints deleted (a sweep's)
+        if overrides:
+            raise UserError(f"run {str(run_dir)!r} has finished and holds no checkpoint (they were deleted), so it "
+                            "cannot be continued or changed; start a new run instead")
+        return RunResult(run_dir, config.total_timesteps, None, True, f"run already complete ({FINAL_MODEL}); its "
+                         "checkpoints were deleted, so it cannot be extended")
     if found is None:
-        raise UserError(f"run {str(run_dir)!r} has no checkpoint to resume from (it stopped before its first one). "
-                        f"Start it again with: sparse-rl train {run_dir / CONFIG_FILE}")
+        return _start_over(run_dir, config, overrides, progress_bar)
+    if found.step > config.total_timesteps:
+        raise ConfigError(f"total_timesteps must be >= {found.step}, the steps this run has done already "
+                          f"({found.path.name}), got {config.total_timesteps}")
     changed = _check_compatible(found, config)
-    if checkpoint is not None:
-        _set_aside_newer(checkpoints_dir, found.step)
-    print(f"resuming {run_dir} from {found.path.name} (step {found.step} of {config.total_timesteps})", file=sys.stderr)
-    if overrides:
-        write_config(config, run_dir)
     if found.step >= config.total_timesteps:
         if not (run_dir / FINAL_MODEL).is_file():
             _set_threads(config)
             save_final_model(load_model(found, agent_class(config), build_env(config, config.seed), config.device),
                              run_dir)
+        if overrides:
+            write_config(config, run_dir)
         last = found.state.get("last_eval")
         return RunResult(run_dir, found.step, tuple(last) if last else None, True,
                          f"run already complete at step {found.step} (total_timesteps {config.total_timesteps}); "
                          "extend it with --set total_timesteps=N")
+    print(f"resuming {run_dir} from {found.path.name} (step {found.step} of {config.total_timesteps})", file=sys.stderr)
     _set_threads(config)
+    check_resources(config)
     env = build_env(config, config.seed, training=True)
     restore_env_state(env, found.state.get("env_state", []))
     model = load_model(found, agent_class(config), env, config.device, **changed)
+    if checkpoint is not None:
+        _set_aside_newer(checkpoints_dir, found.step)
+    if overrides:  # only now: a resume that fails leaves config.yaml as it was
+        write_config(config, run_dir)
     if not found.has_replay_buffer:
         print(f"warning: {found.path.name} holds no replay buffer (checkpoint.replay_buffer: false); training goes "
               "on from an empty one", file=sys.stderr)
@@ -639,6 +713,34 @@ def resume(run_dir: str | Path, overrides: Sequence[str] = (), checkpoint: str |
         if (run_dir / log_file).is_file():
             MetricsLog(run_dir / log_file).truncate_after(found.step)
     return _Session(config, run_dir, model, env, found, progress_bar).learn()
+
+
+def _start_over(run_dir: Path, config: ExperimentConfig, overrides: Sequence[str],
+                progress_bar: bool | None) -> RunResult:
+    """Train a run that stopped before its first checkpoint again from the start, in its directory
+    (its metrics, TensorBoard events and snapshots, all from before that first checkpoint, are
+    cleared)."""
+    print(f"note: {run_dir} stopped before its first checkpoint; starting it over from its {CONFIG_FILE}",
+          file=sys.stderr)
+    _set_threads(config)
+    check_resources(config)
+    env = build_env(config, config.seed, training=True)
+    model = build_model(config, env)
+    (run_dir / METRICS_FILE).unlink(missing_ok=True)
+    for sub in (TB_DIR, CHECKPOINTS, CONNECTIVITY_DIR):
+        shutil.rmtree(run_dir / sub, ignore_errors=True)
+        (run_dir / sub).mkdir()
+    if overrides:
+        write_config(config, run_dir)
+    return _Session(config, run_dir, model, env, None, progress_bar).learn()
+
+
+def _require_writable(run_dir: Path) -> None:
+    """A :class:`UserError` if the run directory (or its checkpoints) cannot be written."""
+    for path in (run_dir, run_dir / CHECKPOINTS):
+        if path.is_dir() and not os.access(path, os.W_OK | os.X_OK):
+            raise UserError(f"run directory {str(run_dir)!r} is read-only ({str(path)!r} is not writable): a resumed "
+                            "run writes checkpoints and metrics there. Make it writable, or copy the run elsewhere")
 
 
 def _own_checkpoint(run_dir: Path, checkpoint: str | Path) -> Path:
@@ -751,27 +853,12 @@ def evaluate_run(run_dir: str | Path, n_episodes: int | None = None, seed: int |
     """
     from stable_baselines3.common.evaluation import evaluate_policy
 
-    from sparse_rl.evaluations import BEST_MODEL
-
     run_dir = require_run_dir(run_dir)
     config = load_run_config(run_dir)
     if n_episodes is not None and n_episodes < 1:
         raise UserError(f"--episodes must be >= 1, got {n_episodes}")
     if best and checkpoint is not None:
         raise UserError("give --best or --checkpoint, not both")
-    if checkpoint is not None:
-        model_path = read_checkpoint(_own_checkpoint(run_dir, checkpoint)).path / "model.zip"
-    elif best:
-        model_path = run_dir / BEST_MODEL
-        if not model_path.is_file():
-            raise UserError(f"run {str(run_dir)!r} has no {BEST_MODEL} (written at its first evaluation)")
-    elif (run_dir / FINAL_MODEL).is_file():
-        model_path = run_dir / FINAL_MODEL
-    else:
-        found = latest_checkpoint(run_dir)
-        if found is None:
-            raise UserError(f"run {str(run_dir)!r} has no model.zip and no checkpoint yet: nothing to evaluate")
-        model_path = found.path / "model.zip"
     _set_threads(config)
     if video_dir is not None:
         from sparse_rl.video import prepare_headless_rendering
@@ -780,8 +867,10 @@ def evaluate_run(run_dir: str | Path, n_episodes: int | None = None, seed: int |
     env_seed = config.eval_seed if seed is None else seed
     probe = build_env(config, env_seed)
     cls = agent_class(config)
+    model_path, data = _read_model(run_dir, checkpoint, best)
+    check_model_algorithm(data, cls)
     try:
-        model = cls.load(model_path, env=probe, device=config.device)
+        model = cls.load(data, env=probe, device=config.device)
     except Exception as error:  # noqa: BLE001 - SB3 raises many kinds for a file that does not fit
         raise CheckpointError(f"cannot load {str(model_path)!r} as a {cls.__name__}: "
                               f"{' '.join(str(error).split())}") from None
@@ -806,6 +895,40 @@ def evaluate_run(run_dir: str | Path, n_episodes: int | None = None, seed: int |
     values = [float(r) for r in returns]
     return EvaluationResult(float(np.mean(values)), float(np.std(values)), values, model_path, steps,
                             None if video is None else video())
+
+
+def _read_model(run_dir: Path, checkpoint: str | Path | None, best: bool = False,
+                attempts: int = 5) -> tuple[Path, io.BytesIO]:
+    """The model to evaluate, read into memory: ``checkpoint``'s, the best one (``best``), else
+    ``model.zip``, else the newest complete checkpoint's. A training run may prune that checkpoint
+    while it is read: then the newest one is looked up again (up to ``attempts`` times)."""
+    from sparse_rl.evaluations import BEST_MODEL
+
+    if checkpoint is not None:
+        path = read_checkpoint(_own_checkpoint(run_dir, checkpoint)).path / MODEL_FILE
+        return path, io.BytesIO(path.read_bytes())
+    if best:
+        path = run_dir / BEST_MODEL
+        if not path.is_file():
+            raise UserError(f"run {str(run_dir)!r} has no {BEST_MODEL} (written at its first evaluation)")
+        return path, io.BytesIO(path.read_bytes())
+    for attempt in range(attempts):
+        if (run_dir / FINAL_MODEL).is_file():  # written once, by a rename: complete if there
+            try:
+                return run_dir / FINAL_MODEL, io.BytesIO((run_dir / FINAL_MODEL).read_bytes())
+            except FileNotFoundError:
+                continue
+        try:
+            found = latest_checkpoint(run_dir)
+            if found is None:
+                raise UserError(f"run {str(run_dir)!r} has no model.zip and no checkpoint yet: nothing to evaluate")
+            path = found.path / MODEL_FILE
+            return path, io.BytesIO(path.read_bytes())
+        except (CheckpointError, FileNotFoundError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))  # pruned while read: the run wrote a newer one
+    raise UserError(f"cannot read a model of run {str(run_dir)!r}")  # pragma: no cover
 
 
 # --------------------------------------------------------------------------------------------------

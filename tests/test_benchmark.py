@@ -276,13 +276,13 @@ def test_resume_skips_finished_runs_and_continues_a_killed_one(sweep_dir: Path) 
 
 
 def test_a_run_another_process_is_training_is_not_trained_twice(sweep_dir: Path) -> None:
-    from sparse_rl.benchmark.execute import run_lock
     from sparse_rl.benchmark.sweep import SweepIncomplete
+    from sparse_rl.runlock import run_lock, sibling_lock
 
     sweep = _write_sweep(sweep_dir, agents={"SAC": TINY_SWEEP["agents"]["SAC"]}, seeds=1)
     out = sweep_dir / "locked"
     run_dir = out / "runs" / "Pendulum-v1-f0.9-SAC-s0"
-    with run_lock(run_dir):  # as a worker of an earlier, killed sweep that still trains this run
+    with run_lock(run_dir, lock_file=sibling_lock(run_dir)):  # as a worker of an earlier, killed sweep
         with pytest.raises(SweepIncomplete, match=rf"being trained by another process \(pid {os.getpid()}"):
             run_sweep(sweep, out, backend=RecordingBackend(), log=lambda line: None)
         assert not run_dir.exists()

@@ -102,10 +102,10 @@ def test_checkpoint_round_trip_prune_and_corruption(tmp_path: Path) -> None:
         assert torch.equal(value, loaded.policy.state_dict()[key]), key
     assert loaded.topology_updaters["actor"].step_count == model.topology_updaters["actor"].step_count
 
-    data = bytearray((newest / "replay_buffer.pkl").read_bytes())
+    data = bytearray((newest / "replay_buffer.npz").read_bytes())
     data[len(data) // 2] ^= 0xFF
-    (newest / "replay_buffer.pkl").write_bytes(bytes(data))
-    with pytest.raises(CheckpointError, match=r"step_100.*corrupt.*replay_buffer.pkl.*sha256"):
+    (newest / "replay_buffer.npz").write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match=r"step_100.*corrupt.*replay_buffer.npz.*sha256"):
         read_checkpoint(newest)
     with pytest.raises(CheckpointError, match=r"previous one is .*step_80"):
         latest_checkpoint(tmp_path)

@@ -98,15 +98,17 @@ def test_resume_from_an_older_checkpoint_sets_newer_ones_aside(tiny_config: Fact
     assert list((run_dir / "checkpoints").glob(".discarded-step_300-*"))
 
 
-def test_resume_needs_a_run_with_a_checkpoint(tmp_path: Path, tiny_config: Factory) -> None:
+def test_resume_needs_a_run_and_starts_one_without_a_checkpoint_over(tmp_path: Path, tiny_config: Factory) -> None:
     with pytest.raises(UserError, match="does not exist"):
         resume(tmp_path / "nowhere")
     with pytest.raises(UserError, match="not a run directory"):
         resume(tmp_path)
-    (tmp_path / "half").mkdir()
+    (tmp_path / "half").mkdir()  # killed before its first checkpoint: resume starts it over, in place
     (tmp_path / "half" / "config.yaml").write_text(yaml.safe_dump(tiny_config()))
-    with pytest.raises(UserError, match="no checkpoint to resume from"):
-        resume(tmp_path / "half")
+    (tmp_path / "half" / "metrics.csv").write_text("timesteps,eval_return_mean\n100,-1\n")
+    result = resume(tmp_path / "half")
+    assert result.completed and result.run_dir == tmp_path / "half"
+    assert [int(row["timesteps"]) for row in _metrics(tmp_path / "half")] == [100, 200, 300]
 
 
 def test_divergence_stops_the_run_and_keeps_the_last_good_checkpoint(tiny_config: Factory) -> None:

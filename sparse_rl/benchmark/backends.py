@@ -45,7 +45,8 @@ class Backend(ABC):
 
 class LocalBackend(Backend):
     """A pool of ``workers`` processes on this machine (started with ``spawn``: each imports torch
-    fresh with one thread); ``workers=1`` runs the tasks one after the other in this process.
+    fresh with one thread; each dies with this process, never trains on as an orphan);
+    ``workers=1`` runs the tasks one after the other in this process.
 
     :param workers: runs at once (>= 1); default: the number of CPU cores
     """
@@ -71,7 +72,7 @@ class LocalBackend(Backend):
             return
         context = multiprocessing.get_context("spawn")
         executor = ProcessPoolExecutor(max_workers=min(self.workers, len(tasks)), mp_context=context,
-                                       initializer=init_worker, initargs=(1,))
+                                       initializer=init_worker, initargs=(1, os.getpid()))  # die with the driver
         futures: dict[Future[dict[str, Any]], Task] = {executor.submit(execute_run, task): task for task in tasks}
         try:
             pending = set(futures)

@@ -10,32 +10,39 @@ Stable-Baselines3 only inside functions, so that a worker sets its thread count 
 from __future__ import annotations
 
 import csv
+import ctypes
 import math
 import os
 import shutil
+import signal
+import sys
+import threading
 import time
 import traceback
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
+from sparse_rl.runlock import RunLocked, run_lock, sibling_lock
 from sparse_rl.sparse.connectivity import FILTERING_KEYS
 
-try:
-    import fcntl
-except ImportError:  # not POSIX (Windows): runs are not locked
-    fcntl = None  # type: ignore[assignment]
+#: ``RunLocked`` and ``run_lock`` (now in :mod:`sparse_rl.runlock`) are still importable from here
+__all__ = ["THREAD_VARIABLES", "RunLocked", "die_with_parent", "execute_run", "init_worker", "run_lock",
+           "summarize_run"]
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
-def init_worker(threads: int = 1) -> None:
+def init_worker(threads: int = 1, parent: int | None = None) -> None:
     """Make this process use ``threads`` threads in torch and the BLAS libraries (call it first in a
-    worker process: SB3 slows down badly when the runs in parallel oversubscribe the cores).
+    worker process: SB3 slows down badly when the runs in parallel oversubscribe the cores); with
+    ``parent``, make it die with that process (:func:`die_with_parent`).
 
     :param threads: threads per run
+    :param parent: the pid of the sweep's driver
     """
+    if parent is not None:
+        die_with_parent(parent)
     for name in THREAD_VARIABLES:
         os.environ[name] = str(threads)
     import torch
@@ -43,42 +50,54 @@ def init_worker(threads: int = 1) -> None:
     torch.set_num_threads(threads)
 
 
-class RunLocked(RuntimeError):
-    """Another process holds the run's lock: it is training that run now."""
+#: ``prctl`` option: the signal a process gets when its parent dies (Linux)
+PR_SET_PDEATHSIG = 1
 
 
-@contextmanager
-def run_lock(run_dir: Path) -> Iterator[None]:
-    """Hold an exclusive lock on the run while it trains: ``<run dir>.lock`` beside the run's
-    directory, locked with ``flock``, so that the operating system releases it when the holder
-    dies (no stale locks after a kill). A sweep restarted while a worker of the killed one still
-    trains a run would otherwise train it twice into the same directory; with the lock, the second
-    attempt fails at once (:class:`RunLocked`, naming the holder's pid) and a later re-run of the
-    sweep picks the run up. Without ``fcntl`` (Windows) nothing is locked.
+def die_with_parent(parent: int, interval: float = 1.0) -> None:
+    """Kill this process (SIGKILL) when ``parent`` dies, so that a worker of a sweep whose driver was
+    killed does not train on as an orphan (it could not report its result, and a restarted sweep
+    would find its run locked). On Linux ``prctl(PR_SET_PDEATHSIG)`` does it at once; everywhere,
+    a daemon thread checks every ``interval`` seconds whether this process was re-parented or
+    ``parent`` is gone. The run loses at most what it did since its last checkpoint.
 
-    :param run_dir: the run's directory (it need not exist yet)
+    :param parent: the pid of the process to die with
+    :param interval: seconds between two checks of the watchdog thread
     """
-    if fcntl is None:
-        yield
-        return
-    path = run_dir.with_name(run_dir.name + ".lock")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle: IO[str] = path.open("a+", encoding="utf-8")
-    try:
+    if sys.platform.startswith("linux"):
         try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            raise RunLocked(f"run {run_dir.name} is being trained by another process (pid {holder}, lock {path}); "
-                            "let it finish or stop it, then run the sweep again") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        yield
-    finally:
-        handle.close()  # releases the lock
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    original = os.getppid()
+
+    def gone() -> bool:
+        return os.getppid() != original or not _running(parent)  # re-parented, or the parent exited
+
+    def watch() -> None:
+        while not gone():
+            time.sleep(interval)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    if gone():
+        os.kill(os.getpid(), signal.SIGKILL)
+    threading.Thread(target=watch, name="sparse_rl-die-with-parent", daemon=True).start()
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError, UnicodeDecodeError):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    return state not in ("Z", "X")
 
 
 def execute_run(task: Mapping[str, Any]) -> dict[str, Any]:
@@ -101,10 +120,12 @@ def execute_run(task: Mapping[str, Any]) -> dict[str, Any]:
         config = config_from_dict(task["config"])
         run_dir = Path(task["run_dir"])
         resumed = False
-        with run_lock(run_dir):
+        with run_lock(run_dir, "let it finish or stop it, then run the sweep again", sibling_lock(run_dir)):
             if run_dir.is_dir() and (run_dir / runner.CONFIG_FILE).is_file() and latest_checkpoint(run_dir) is not None:
                 runner.resume(run_dir, progress_bar=False)
                 resumed = True
+            elif _finished(run_dir):
+                pass  # finished and its checkpoints deleted, but the driver died before writing its record
             else:
                 if run_dir.exists():  # started, but killed before its first checkpoint: start again
                     shutil.rmtree(run_dir)
@@ -119,6 +140,14 @@ def execute_run(task: Mapping[str, Any]) -> dict[str, Any]:
                 "error_type": type(error).__name__, "traceback": traceback.format_exc(),
                 "duration_s": time.time() - started}
     return {**identity, **record, "status": "finished", "resumed": resumed, "duration_s": time.time() - started}
+
+
+def _finished(run_dir: Path) -> bool:
+    """Whether the run finished: its final model is written only after its last evaluation and
+    checkpoint (so a run whose checkpoints were deleted is summarized again, never retrained)."""
+    from sparse_rl import runner
+
+    return (run_dir / runner.FINAL_MODEL).is_file() and (run_dir / runner.METRICS_FILE).is_file()
 
 
 def summarize_run(run_dir: str | Path) -> dict[str, Any]:

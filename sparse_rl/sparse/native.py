@@ -9,7 +9,10 @@ registers and are several times faster; ``scripts/bench_layer.py`` measures both
 The C file is compiled once per machine with the system's C compiler (``$CC``, else ``cc`` or
 ``gcc``; ``-O3 -march=native``) into a cache directory (``$SPARSE_RL_CACHE_DIR``, else
 ``$XDG_CACHE_HOME/sparse_rl`` or ``~/.cache/sparse_rl``), keyed by the source, the flags and the
-CPU, and written atomically so that parallel workers can race safely. Without a compiler, on
+CPU, and written atomically so that parallel workers can race safely. The directory is created
+private (mode 0700); a cache directory or library that another user owns or others can write is
+refused, and a library is loaded only if its sha256 is the one recorded beside it
+(``<library>.sha256``) when it was built here. Without a compiler, on
 another device than the CPU, for dtypes other than float32, or with ``SPARSE_RL_NATIVE=0``,
 :mod:`~sparse_rl.sparse.kernels` uses torch's sparse kernels instead: same results within float
 tolerance, slower. :func:`native_kernels` says which is in use.
@@ -145,6 +148,43 @@ def _cache_dir() -> Path:
     return Path(base) / "sparse_rl"
 
 
+def _private_cache_dir() -> Path:
+    """The cache directory, created with mode 0700; a ``RuntimeError`` if another user owns it or
+    others may write into it (a library planted there would run in this process)."""
+    directory = _cache_dir()
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, exist_ok=True)  # an existing one keeps its mode: checked next
+    _check_private(directory, "cache directory")
+    return directory
+
+
+def _check_private(path: Path, what: str) -> None:
+    """A ``RuntimeError`` unless ``path`` is owned by this user and not writable by group or others."""
+    info = path.stat()
+    if hasattr(os, "geteuid") and info.st_uid != os.geteuid():
+        raise RuntimeError(f"the {what} {path} is owned by another user (uid {info.st_uid}); refusing to load native "
+                           "code from it. Set SPARSE_RL_CACHE_DIR to a directory of your own")
+    if info.st_mode & 0o022:
+        raise RuntimeError(f"the {what} {path} is writable by other users (mode {info.st_mode & 0o777:o}); refusing "
+                           f"to load native code from it. Run chmod go-w {path}, or set SPARSE_RL_CACHE_DIR to a "
+                           "private directory")
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _verified(target: Path) -> bool:
+    """Whether ``target`` is a library this user built: private, and its sha256 the one recorded in
+    ``<target>.sha256`` when it was built (``False`` if either file is missing or they differ)."""
+    sidecar = target.with_name(target.name + ".sha256")
+    if not target.is_file() or not sidecar.is_file():
+        return False
+    _check_private(target, "native library")
+    _check_private(sidecar, "digest file")
+    return sidecar.read_text(encoding="ascii").strip() == _digest(target)
+
+
 def _cpu_fingerprint() -> str:
     """The CPU's model and feature flags (``-march=native`` code must not run on another CPU)."""
     try:
@@ -163,29 +203,40 @@ def _compiler() -> str:
 
 
 def build_library(source_path: Path, extra_flags: tuple[str, ...] = ()) -> Path:
-    """Compile ``source_path`` (a C file) into a shared library in the cache directory, once per
-    source, flags and CPU (see the module docstring), and return its path.
+    """Compile ``source_path`` (a C file) into a shared library in the private cache directory,
+    once per source, flags and CPU (see the module docstring), and return its path, verified
+    (:func:`_verified`: a library found there is used only if its build-time sha256 matches).
 
     :param source_path: the C source
     :param extra_flags: compiler flags added to each of :data:`FLAG_SETS`
-    :raises RuntimeError: without a compiler, or when every flag set fails
+    :raises RuntimeError: without a compiler, when every flag set fails, or for a cache directory
+        another user owns or others can write
     """
     source = source_path.read_bytes()
     compiler = _compiler()
+    directory = _private_cache_dir()
     errors = []
     for base_flags in FLAG_SETS:
         flags = (*base_flags, *extra_flags)
         key = hashlib.sha256(source + " ".join((compiler, *flags)).encode() + _cpu_fingerprint().encode()).hexdigest()
-        target = _cache_dir() / f"{source_path.stem}-{key[:16]}.so"
-        if target.exists():
+        target = directory / f"{source_path.stem}-{key[:16]}.so"
+        if _verified(target):
             return target
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
+        with tempfile.TemporaryDirectory(dir=directory) as scratch:
             built = Path(scratch) / target.name
             result = subprocess.run([compiler, *flags, "-o", str(built), str(source_path)], capture_output=True,
                                     text=True, timeout=120)
             if result.returncode == 0:
-                os.replace(built, target)  # atomic: a worker racing us loads a complete file
+                os.chmod(built, 0o700)
+                sidecar = Path(scratch) / (target.name + ".sha256")
+                sidecar.write_text(_digest(built) + "\n", encoding="ascii")
+                os.chmod(sidecar, 0o600)
+                # atomic, digest first: a worker racing us sees the new digest with the old library
+                # (identical builds: the same bytes) or fails the check and builds again
+                os.replace(sidecar, target.with_name(sidecar.name))
+                os.replace(built, target)
+                if not _verified(target):  # a racing build replaced it with other bytes: build again
+                    continue
                 return target
             errors.append(f"{compiler} {' '.join(flags)}: {result.stderr.strip()[-300:]}")
-    raise RuntimeError("; ".join(errors))
+    raise RuntimeError("; ".join(errors) or "the native kernels changed while they were built; try again")
