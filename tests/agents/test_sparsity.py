@@ -12,12 +12,17 @@ def test_presets_follow_the_papers() -> None:
     assert (anf.algorithm, anf.density, anf.sparse_roles, anf.drop_fraction, anf.update_interval) == (
         "set", 0.2, ("input",), 0.05, 1000)
     assert anf.update_stop is None and anf.drop_schedule == "constant"
+    assert (anf.init, anf.target_rule) == ("dense_fan_in", "online_mask")  # ANF's code: |w|, nn.Linear's init
     assert resolve_sparsity("all_layers", agent="sac").drop_fraction == 0.1
     assert resolve_sparsity("all_layers", agent="td3").drop_fraction == 0.05
-    assert resolve_sparsity("all_layers").sparse_roles == ("input", "hidden")
+    ds = resolve_sparsity("all_layers")
+    assert ds.sparse_roles == ("input", "hidden")
+    assert (ds.algorithm, ds.target_rule, ds.init) == ("set_signed", "polyak_prune", "dense_fan_in")  # Sokar's code
     assert resolve_sparsity("static").algorithm == "static"
     assert not resolve_sparsity("dense").is_sparse
-    assert set(PRESETS) == {"anf", "static", "all_layers", "rigl", "dense"}
+    sf = resolve_sparsity("strength_filter")
+    assert sf.algorithm == "strength_growth" and sf.algorithm_kwargs == {"sharpness": 3.0, "exploration": 0.1}
+    assert set(PRESETS) == {"anf", "static", "all_layers", "rigl", "strength_filter", "dense"}
 
 
 def test_preset_with_overrides() -> None:
