@@ -214,6 +214,7 @@ def plot_time_to_return(records: Sequence[Mapping[str, Any]], path: str | Path, 
         ax.grid(True, axis="y", alpha=0.3)
     figure.suptitle("time to reach the stated return (dots: seeds; n/N: seeds that reach it)", fontsize=10)
     figure.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     return _save(figure, Path(path))
 
 
