@@ -42,6 +42,7 @@ from typing import IO, Any
 import numpy as np
 import torch
 
+from sparse_rl._util.jsonutil import to_jsonable
 from sparse_rl.config import UserError
 
 FORMAT_VERSION = 2
@@ -379,14 +380,14 @@ def capture_rng(model: Any | None = None) -> dict[str, Any]:
     numpy_state = np.random.get_state(legacy=False)
     data: dict[str, Any] = {
         "python": [version, list(internal), gauss],
-        "numpy": _jsonable(numpy_state),
+        "numpy": to_jsonable(numpy_state, finite=False),
         "torch": torch.get_rng_state().tolist(),
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         data["torch_cuda"] = [state.tolist() for state in torch.cuda.get_rng_state_all()]
     space = getattr(model, "action_space", None)
     if space is not None and getattr(space, "_np_random", None) is not None:
-        data["action_space"] = _jsonable(space.np_random.bit_generator.state)
+        data["action_space"] = to_jsonable(space.np_random.bit_generator.state, finite=False)
     return data
 
 
@@ -425,7 +426,7 @@ def env_state(env: Any) -> list[dict[str, Any]]:
     for depth, wrapper in enumerate(_wrapper_chain(env)):
         name = type(wrapper).__name__
         if callable(getattr(wrapper, "state_dict", None)):
-            states.append({"depth": depth, "wrapper": name, "state": _jsonable(wrapper.state_dict())})
+            states.append({"depth": depth, "wrapper": name, "state": to_jsonable(wrapper.state_dict(), finite=False)})
     return states
 
 
@@ -461,18 +462,6 @@ def _wrapper_chain(env: Any) -> list[Any]:
 
 # --------------------------------------------------------------------------------------------------
 # files
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import difflib
 import inspect
 import re
 import types
@@ -30,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from sparse_rl._util.validation import close_matches, did_you_mean
 from sparse_rl.agents.methods import METHODS
 from sparse_rl.envs.factory import EnvConfig
 
@@ -498,9 +498,7 @@ def _expand_method(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _unknown_choice_text(value: Any, known: Mapping[str, Any]) -> str:
-    close = difflib.get_close_matches(str(value), list(known), n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return f"unknown method {value!r}{hint}; known: {', '.join(known)}"
+    return f"unknown method {value!r}{did_you_mean(value, known)}; known: {', '.join(known)}"
 
 
 def build_dataclass(cls: type, data: Any, path: str = "") -> Any:
@@ -648,7 +646,7 @@ def _type_error(path: str, hint: Any, value: Any) -> ConfigError:
 
 
 def _unknown_key(path: str, key: str, valid: Sequence[str]) -> str:
-    close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.5)
+    close = close_matches(key, valid, cutoff=0.5)
     hint = f"; did you mean {_join(path.rpartition('.')[0], close[0])!r}?" if close else ""
     return f"unknown config key {path!r}{hint} (valid keys here: {', '.join(sorted(valid))})"
 
@@ -663,9 +661,7 @@ def _one_line(text: str) -> str:
 
 def _check_choice(value: str, allowed: Sequence[str], path: str) -> None:
     if value not in allowed:
-        close = difflib.get_close_matches(str(value), list(allowed), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ConfigError(f"{path} must be one of {', '.join(allowed)}; got {value!r}{hint}")
+        raise ConfigError(f"{path} must be one of {', '.join(allowed)}; got {value!r}{did_you_mean(value, allowed)}")
 
 
 def _check_min(value: int, minimum: int, path: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from sparse_rl._util.validation import close_matches
 from sparse_rl.config import UserError
 
 
@@ -31,15 +32,13 @@ def find_config(name: str) -> Path:
 
     :raises UserError: naming the closest configs if there is none of that name
     """
-    import difflib
-
     key = name[len("configs/"):] if name.startswith("configs/") else name
     key = key[: -len(".yaml")] if key.endswith(".yaml") else key
     path = configs_root() / f"{key}.yaml"
     if path.is_file():
         return path
     names = list_configs()
-    close = difflib.get_close_matches(key, names, n=3, cutoff=0.4) or [n for n in names if key in n][:3]
+    close = close_matches(key, names, n=3, cutoff=0.4) or [n for n in names if key in n][:3]
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise UserError(f"no shipped config named {name!r}{hint} (list them with: sparse-rl configs list)")
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from sparse_rl._util.jsonutil import to_jsonable
 from sparse_rl.analysis import plots
 from sparse_rl.analysis.loading import (
     check_run_dir,
@@ -202,20 +202,8 @@ def compare_runs(run_dirs: Sequence[str | Path], out_path: str | Path,
     return plots.save_figure(plots.plot_run_comparison(runs), out_path)
 
 
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Mapping):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
 def _write_json(path: Path, data: Any) -> Path:
-    path.write_text(json.dumps(_clean(data), indent=2) + "\n")
+    path.write_text(json.dumps(to_jsonable(data), indent=2) + "\n")
     return path
 
 

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sparse_rl.sparse.validation import check_choice, check_density
+from sparse_rl._util.validation import check_choice, check_density
 
 #: the storage backends, and ``auto`` (chosen per layer by :func:`resolve_backend`)
 BACKENDS = ("auto", "masked", "csr")
