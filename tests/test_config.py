@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from sparse_rl.config import (
+from sparse_rl.experiment.config import (
     ConfigError,
     ExperimentConfig,
     apply_overrides,

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from sparse_rl._util import rundir
 from sparse_rl._util.jsonutil import to_jsonable
 from sparse_rl.analysis import plots
 from sparse_rl.analysis.loading import (
@@ -39,8 +40,7 @@ from sparse_rl.analysis.metrics import FeatureConnectivity, input_layer_connecti
 from sparse_rl.analysis.snapshots import ConnectivitySeries, load_snapshots
 from sparse_rl.analysis.tb_export import write_tensorboard
 
-PLOTS_DIR = "plots"
-TB_DIR = ("tb", "analysis")
+TB_DIR = (rundir.TB_DIR, "analysis")
 
 
 def analyze_run(
@@ -60,10 +60,10 @@ def analyze_run(
     :raises ValueError: if ``run_dir`` is not a run directory, or it holds neither a model nor snapshots
     """
     run = check_run_dir(run_dir)
-    out = Path(out_dir) if out_dir is not None else run / PLOTS_DIR
+    out = Path(out_dir) if out_dir is not None else run / rundir.PLOTS_DIR
     out.mkdir(parents=True, exist_ok=True)
     config = read_run_config(run)
-    series = load_snapshots(run / "connectivity")
+    series = load_snapshots(run / rundir.CONNECTIVITY_DIR)
     permutation_step = _permutation_step(series, config)
     final, final_step, final_source = _final_connectivity(run, config, series)
     if final is None and len(series) == 0:
@@ -110,6 +110,12 @@ def _permutation_step(series: ConnectivitySeries, config: Mapping[str, Any]) -> 
     return configured
 
 
+def _config_implementation(config: Mapping[str, Any]) -> str | None:
+    agent = config.get("agent")
+    implementation = agent.get("implementation") if isinstance(agent, Mapping) else None
+    return str(implementation) if implementation else None
+
+
 def _final_connectivity(
     run: Path, config: Mapping[str, Any], series: ConnectivitySeries
 ) -> tuple[dict[str, FeatureConnectivity] | None, int | None, str | None]:
@@ -117,7 +123,7 @@ def _final_connectivity(
     model_path = find_model(run)
     if model_path is not None:
         try:
-            model = load_model(model_path, config_algorithm(config))
+            model = load_model(model_path, config_algorithm(config), implementation=_config_implementation(config))
         except ValueError as err:
             warnings.warn(str(err), stacklevel=3)
         else:
@@ -194,7 +200,7 @@ def compare_runs(run_dirs: Sequence[str | Path], out_path: str | Path,
     runs: dict[str, ConnectivitySeries] = {}
     for i, run_dir in enumerate(run_dirs):
         run = check_run_dir(run_dir)
-        series = load_snapshots(run / "connectivity")
+        series = load_snapshots(run / rundir.CONNECTIVITY_DIR)
         if len(series) == 0:
             raise ValueError(f"{str(run)!r} has no connectivity snapshots to compare")
         label = labels[i] if labels is not None else run.resolve().name

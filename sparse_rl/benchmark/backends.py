@@ -17,7 +17,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from typing import Any
 
 from sparse_rl.benchmark.execute import execute_run, init_worker
-from sparse_rl.config import UserError
+from sparse_rl.experiment.errors import UserError
 
 Task = Mapping[str, Any]
 OnResult = Callable[[dict[str, Any]], None]

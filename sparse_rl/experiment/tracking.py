@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.logger import KVWriter, Logger, make_output_format
 
-from sparse_rl.config import ExperimentConfig, UserError
+from sparse_rl.experiment.config import ExperimentConfig
+from sparse_rl.experiment.errors import UserError
 
 #: the sub-directory of a run that holds TensorBoard events
 TB_DIR = "tb"

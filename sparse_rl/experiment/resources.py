@@ -4,7 +4,7 @@ An extremely noisy env with ``noise_fraction`` close to 1 has ``ceil(n_real / (1
 ``f = 0.999999`` on Pendulum is three million. :func:`check_resources` estimates, from the config and
 the env's real observation size, the bytes of the noise tables, the input layers (with their
 gradients, Adam moments and index arrays), the replay buffer and the sampled batches, and refuses
-the run (a :class:`~sparse_rl.config.ConfigError`, exit code 2) when they exceed the memory
+the run (a :class:`~sparse_rl.experiment.config.ConfigError`, exit code 2) when they exceed the memory
 available now. It counts the big allocations only (hidden layers, activations and transient copies
 are left out): on Pendulum at 300,000 inputs (the quick ANF-SAC config, f = 0.99999) it estimates
 2.5 GB where the run peaked at 2.9 GB (maximum resident set, 560 steps). A run it refuses cannot fit; one
@@ -18,7 +18,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from sparse_rl.config import ConfigError, ExperimentConfig
+from sparse_rl.experiment.config import ExperimentConfig
+from sparse_rl.experiment.errors import ConfigError
 
 #: the smallest noise table (:class:`~sparse_rl.envs.noise.TableNoise`): 2**22 values
 _MIN_TABLE = 1 << 22

@@ -12,12 +12,12 @@ import shutil
 from pathlib import Path
 
 from sparse_rl._util.validation import close_matches
-from sparse_rl.config import UserError
+from sparse_rl.experiment.errors import UserError
 
 
 def configs_root() -> Path:
     """The directory of the shipped configs (inside the installed package)."""
-    return Path(__file__).resolve().parent / "configs"
+    return Path(__file__).resolve().parents[1] / "configs"
 
 
 def list_configs() -> list[str]:
@@ -66,7 +66,7 @@ def copy_config(name: str, destination: str | Path) -> Path:
     """
     import yaml
 
-    from sparse_rl.config import compose
+    from sparse_rl.experiment.config import compose
 
     source = find_config(name)
     destination = Path(destination)

@@ -26,16 +26,13 @@ manifest catches damage, not an attacker. Open only runs you trust.
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import random
-import re
 import shutil
 import time
 import zipfile
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -43,24 +40,27 @@ import numpy as np
 import torch
 
 from sparse_rl._util.jsonutil import to_jsonable
-from sparse_rl.config import UserError
-
-FORMAT_VERSION = 2
-#: format versions this version reads (1: the replay buffer always pickled)
-READABLE_VERSIONS = (1, 2)
-CHECKPOINTS = "checkpoints"
-MODEL_FILE = "model.zip"
-BUFFER_FILE = "replay_buffer.pkl"
-BUFFER_ARRAYS = "replay_buffer.npz"
-BUFFER_META = "replay_buffer.json"
-RNG_FILE = "rng.json"
-STATE_FILE = "state.json"
-MANIFEST_FILE = "manifest.json"
-_STEP_DIR = re.compile(r"^step_(\d+)$")
-
-
-class CheckpointError(UserError):
-    """A checkpoint that is missing, damaged, or does not belong to the run resuming from it."""
+from sparse_rl._util.rundir import (  # noqa: F401 - re-exported: the checkpoint API in one place
+    BUFFER_ARRAYS,
+    BUFFER_FILE,
+    BUFFER_META,
+    CHECKPOINTS,
+    FORMAT_VERSION,
+    MANIFEST_FILE,
+    MODEL_FILE,
+    READABLE_VERSIONS,
+    RNG_FILE,
+    STATE_FILE,
+    Checkpoint,
+    CheckpointError,
+    checkpoint_dirs,
+    latest_checkpoint,
+    read_checkpoint,
+    read_checkpoint_json,
+    sha256,
+)
+from sparse_rl.agents.loading import model_algorithm  # noqa: F401 - re-exported (old path)
+from sparse_rl.experiment.errors import UserError
 
 
 class RunWriteError(UserError):
@@ -71,25 +71,6 @@ class RunWriteError(UserError):
 
 class CheckpointWriteError(RunWriteError):
     """A checkpoint could not be written; the earlier ones are intact."""
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    """A verified checkpoint on disk.
-
-    :param path: its directory
-    :param step: env steps done when it was written
-    :param state: the content of its ``state.json``
-    """
-
-    path: Path
-    step: int
-    state: dict[str, Any]
-
-    @property
-    def has_replay_buffer(self) -> bool:
-        """Whether it holds the replay buffer."""
-        return (self.path / BUFFER_META).is_file() or (self.path / BUFFER_FILE).is_file()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -138,7 +119,7 @@ def _write_files(model: Any, temporary: Path, state: Mapping[str, Any], step: in
                                          "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
     files = sorted(p.name for p in temporary.iterdir() if p.is_file())
     manifest = {"format_version": FORMAT_VERSION, "step": step,
-                "files": {name: {"sha256": _sha256(temporary / name), "bytes": (temporary / name).stat().st_size}
+                "files": {name: {"sha256": sha256(temporary / name), "bytes": (temporary / name).stat().st_size}
                           for name in files}}
     _write_json(temporary / MANIFEST_FILE, manifest)
     for name in [*files, MANIFEST_FILE]:
@@ -182,7 +163,7 @@ def load_replay_buffer(buffer: Any, directory: Path) -> None:
     :param directory: the checkpoint's directory
     :raises CheckpointError: if the saved buffer does not fit ``buffer``
     """
-    meta = _read_json(directory / BUFFER_META, directory, BUFFER_META)
+    meta = read_checkpoint_json(directory / BUFFER_META, directory, BUFFER_META)
     where = f"checkpoint {str(directory)!r}"
     if not isinstance(meta, dict) or meta.get("class") != type(buffer).__name__:
         raise CheckpointError(f"{where} holds a {meta.get('class') if isinstance(meta, dict) else '?'} replay buffer; "
@@ -236,71 +217,6 @@ def remove_partial(directory: str | Path) -> list[Path]:
 # reading
 
 
-def checkpoint_dirs(directory: str | Path) -> list[tuple[int, Path]]:
-    """The ``step_<N>`` directories in ``directory``, oldest first (no verification).
-
-    :param directory: the ``checkpoints/`` directory
-    """
-    directory = Path(directory)
-    if not directory.is_dir():
-        return []
-    found = []
-    for path in directory.iterdir():
-        match = _STEP_DIR.match(path.name)
-        if match and path.is_dir():
-            found.append((int(match.group(1)), path))
-    return sorted(found)
-
-
-def read_checkpoint(path: str | Path) -> Checkpoint:
-    """Verify a checkpoint directory against its manifest and read its state.
-
-    :param path: a ``step_<N>`` directory
-    :raises CheckpointError: if it is missing, incomplete or damaged
-    """
-    path = Path(path)
-    if not path.is_dir():
-        raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
-    manifest = _read_json(path / MANIFEST_FILE, path, "its manifest")
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
-        raise CheckpointError(f"checkpoint {str(path)!r} is corrupt: its manifest is malformed")
-    if manifest.get("format_version") not in READABLE_VERSIONS:
-        raise CheckpointError(f"checkpoint {str(path)!r} has format version {manifest.get('format_version')!r}; "
-                              f"this version of sparse_rl reads versions {', '.join(map(str, READABLE_VERSIONS))}")
-    for required in (MODEL_FILE, STATE_FILE, RNG_FILE):
-        if required not in manifest["files"]:
-            raise CheckpointError(f"checkpoint {str(path)!r} is corrupt: its manifest lists no {required}")
-    for name, entry in manifest["files"].items():
-        file = path / name
-        if not file.is_file():
-            raise CheckpointError(f"checkpoint {str(path)!r} is corrupt: {name} is missing")
-        if file.stat().st_size != entry.get("bytes") or _sha256(file) != entry.get("sha256"):
-            raise CheckpointError(f"checkpoint {str(path)!r} is corrupt: {name} does not match the sha256 "
-                                  "recorded when it was written (the file was damaged or changed)")
-    state = _read_json(path / STATE_FILE, path, STATE_FILE)
-    return Checkpoint(path=path, step=int(state["num_timesteps"]), state=state)
-
-
-def latest_checkpoint(run_dir: str | Path) -> Checkpoint | None:
-    """The newest checkpoint of a run, verified; ``None`` if it has none.
-
-    The newest one must be intact: if it is damaged this raises (naming the previous checkpoint,
-    which ``--checkpoint`` can select) rather than silently going back further.
-
-    :param run_dir: the run directory
-    :raises CheckpointError: if the newest checkpoint is damaged
-    """
-    found = checkpoint_dirs(Path(run_dir) / CHECKPOINTS)
-    if not found:
-        return None
-    try:
-        return read_checkpoint(found[-1][1])
-    except CheckpointError as error:
-        older = f" The previous one is {str(found[-2][1])!r}: resume from it with --checkpoint {found[-2][1]}" \
-            if len(found) > 1 else " There is no older checkpoint to fall back on."
-        raise CheckpointError(f"{error}.{older} (or delete the damaged one).") from None
-
-
 def load_model(checkpoint: Checkpoint, agent_class: type, env: Any, device: str = "auto",
                **overrides: Any) -> Any:
     """Load the model (and the replay buffer, if saved) of a verified checkpoint onto ``env``.
@@ -326,25 +242,6 @@ def load_model(checkpoint: Checkpoint, agent_class: type, env: Any, device: str 
         raise CheckpointError(f"cannot load checkpoint {str(checkpoint.path)!r} as a {agent_class.__name__} "
                               f"on this environment: {message}") from None
     return model
-
-
-#: a key only each algorithm's saved data has (SB3's ``model.zip`` holds its attributes as JSON)
-_ALGORITHM_KEYS = {"td3": "policy_delay", "sac": "target_entropy"}
-
-
-def model_algorithm(path: str | Path | IO[bytes]) -> str | None:
-    """``sac`` or ``td3``: the algorithm of an SB3 ``model.zip``, read from its JSON part (nothing
-    is unpickled); ``None`` if it cannot tell.
-
-    :param path: the zip file (a path or an open binary file)
-    """
-    try:
-        with zipfile.ZipFile(path) as archive:
-            data = json.loads(archive.read("data"))
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
-        return None
-    found = [name for name, key in _ALGORITHM_KEYS.items() if isinstance(data, dict) and key in data]
-    return found[0] if len(found) == 1 else None
 
 
 def check_model_algorithm(path: str | Path | IO[bytes], agent_class: type) -> None:
@@ -466,23 +363,6 @@ def _wrapper_chain(env: Any) -> list[Any]:
 
 def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=1), encoding="utf-8")
-
-
-def _read_json(path: Path, checkpoint: Path, what: str) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CheckpointError(f"checkpoint {str(checkpoint)!r} is corrupt or incomplete: {what} is missing") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CheckpointError(f"checkpoint {str(checkpoint)!r} is corrupt: cannot read {what} ({error})") from None
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _fsync(path: Path) -> None:

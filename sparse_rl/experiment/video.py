@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sparse_rl.config import UserError
+from sparse_rl.experiment.errors import UserError
 
 #: the extra that brings what rendering and writing videos need
 VIDEO_EXTRA = "pip install 'sparse_rl[video]'"

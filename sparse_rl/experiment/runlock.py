@@ -16,7 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from sparse_rl.config import UserError
+from sparse_rl._util.rundir import LOCK_FILE
+from sparse_rl.experiment.errors import UserError
 
 try:
     import fcntl
@@ -28,7 +29,6 @@ class RunLocked(UserError):
 
 
 #: the lock file inside a run directory
-LOCK_FILE = ".lock"
 
 
 def sibling_lock(run_dir: str | Path) -> Path:

@@ -16,8 +16,7 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
-EVALUATIONS_FILE = "evaluations.npz"
-BEST_MODEL = "best_model.zip"
+from sparse_rl._util.rundir import BEST_MODEL, EVALUATIONS_FILE
 
 
 def read_evaluations(path: str | Path) -> dict[str, np.ndarray]:
@@ -35,7 +34,7 @@ def _rows(values: list[list[float]]) -> np.ndarray:
 
 
 class EvalArchiveCallback(BaseCallback):
-    """After each evaluation of an :class:`~sparse_rl.callbacks.EvalCallback` (placed before this
+    """After each evaluation of an :class:`~sparse_rl.experiment.callbacks.EvalCallback` (placed before this
     one in the callback list), append it to ``run_dir/evaluations.npz`` and save
     ``run_dir/best_model.zip`` when its mean return is the best so far.
 

@@ -26,7 +26,8 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.evaluation import evaluate_policy
 
-from sparse_rl.checkpoint import prune_checkpoints, write_checkpoint
+from sparse_rl._util.rundir import read_csv_rows
+from sparse_rl.experiment.checkpoint import prune_checkpoints, write_checkpoint
 
 METRICS_FIELDS = ("timesteps", "eval_return_mean", "eval_return_std", "eval_length_mean", "episodes",
                   "steps_per_second", "wall_time_s")
@@ -65,8 +66,7 @@ class MetricsLog:
 
     def rows(self) -> list[dict[str, str]]:
         """All rows written so far."""
-        with self.path.open(newline="", encoding="utf-8") as handle:
-            return list(csv.DictReader(handle))
+        return read_csv_rows(self.path)
 
     def append(self, row: Mapping[str, Any]) -> None:
         """Append one row (missing columns empty, unknown ones dropped), flushed to disk.
@@ -326,7 +326,7 @@ class EvalCallback(BaseCallback):
                                            deterministic=self.deterministic, return_episode_rewards=True)
         mean, std = float(np.mean(returns)), float(np.std(returns))
         self.last_result, self.last_step = (mean, std), step
-        self.last_episodes = (list(returns), list(lengths))  # for evaluations.npz (sparse_rl.evaluations)
+        self.last_episodes = (list(returns), list(lengths))  # for evaluations.npz (sparse_rl.experiment.evaluations)
         row = {"timesteps": step, "eval_return_mean": mean, "eval_return_std": std,
                "eval_length_mean": float(np.mean(lengths)), "episodes": int(getattr(self.model, "_episode_num", 0)),
                "steps_per_second": steps_per_second, "wall_time_s": self.wall_time}
