@@ -47,6 +47,7 @@ SHIMS: dict[str, int] = {
 
 # Old import paths: thin modules that warn and alias the new one; nothing in the package imports them.
 DEPRECATED: dict[str, str] = {
+    **{f"sparse_rl.{name}": f"sparse_rl.experiment.{name}" for name in SHIMS},
     "sparse_rl.sparse.validation": "sparse_rl._util.validation",
 }
 
