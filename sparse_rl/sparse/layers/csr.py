@@ -1,4 +1,4 @@
-"""The ``csr`` backend of :class:`~sparse_rl.sparse.layers.SparseLinear`: only active weights exist.
+"""The ``csr`` backend of :class:`~sparse_rl.sparse.layers.base.SparseLinear`: only active weights exist.
 
 A :class:`CSRSparseLinear` stores its ``nnz`` active weights in the parameter ``values`` (shape
 ``(nnz,)``, fixed for the layer's life, so an optimizer's state for it is ``nnz`` long) and the flat
@@ -24,9 +24,11 @@ import torch
 from torch import nn
 
 from sparse_rl.sparse.kernels import CSRStructure, csr_linear
-from sparse_rl.sparse.layers import SparseLinear, active_count
+from sparse_rl.sparse.layers.backends import register_backend
+from sparse_rl.sparse.layers.base import SparseLinear, active_count
 
 
+@register_backend
 class CSRSparseLinear(SparseLinear):
     """The ``csr`` backend: active weights in ``values`` (one per slot), their flat positions in
     ``flat_index``, sparse kernels for forward and backward. Arguments as
