@@ -325,3 +325,11 @@ def test_time_to_return_is_the_wall_time_of_the_first_evaluation_that_reaches_it
     assert math.isnan(time_to_return(record, 10.0))
     path = plot_time_to_return([record], tmp_path / "t.png", ["A"], {"E": 1.0})
     assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_sweep_executors_have_their_own_name() -> None:
+    from sparse_rl import benchmark
+    from sparse_rl.sparse import layers
+
+    assert set(benchmark.EXECUTORS) == {"local", "ray"} and benchmark.BACKENDS is benchmark.EXECUTORS
+    assert "csr" in layers.BACKENDS  # the sparse layers' storage backends, another thing
