@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from sparse_rl.agents.loading import AGENT_KINDS
 from sparse_rl.agents.methods import DS_SAC_EPSILON, DS_TD3_EPSILON
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
@@ -23,7 +24,7 @@ def env_ids(configs_dir: Path = CONFIGS) -> dict[str, str]:
     """Every env of ``configs/envs/<name>.yaml``: file stem -> gymnasium id (a new env is one YAML)."""
     return {path.stem: yaml.safe_load(path.read_text(encoding="utf-8"))["env"]["id"]
             for path in sorted((configs_dir / "envs").glob("*.yaml"))}
-AGENTS = {"sac": "SAC", "td3": "TD3"}
+AGENTS = {kind: kind.upper() for kind in AGENT_KINDS}
 SPARSITIES = {
     "anf": ("ANF-{agent}", "Automatic Noise Filtering, Grooten et al. (AAMAS 2023)"),
     "all_layers": ("DS-{agent}", "all layers but the outputs sparse, Sokar et al. (IJCAI 2022)"),

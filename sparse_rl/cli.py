@@ -3,7 +3,7 @@
 
 Each subcommand is a pair in :data:`COMMANDS`: a function adding its arguments to an argparse
 parser and a handler taking the parsed arguments and returning an exit code. Adding one is a few
-lines. A mistake the user can fix (:class:`~sparse_rl.config.UserError`) prints
+lines. A mistake the user can fix (:class:`~sparse_rl.experiment.config.UserError`) prints
 ``error: <one paragraph>`` on stderr and exits with its code: 2 for bad configs, files, checkpoints
 and run directories, 3 when training diverged (NaN/inf), 4 when a run's file could not be written
 (a full disk: the earlier checkpoints are intact), 1 when runs of a benchmark failed, 130 on
@@ -17,7 +17,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from sparse_rl.config import UserError
+from sparse_rl.experiment.errors import UserError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -39,8 +39,8 @@ def _configure_train(parser: argparse.ArgumentParser) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from sparse_rl import runner
-    from sparse_rl.config import load_config
+    from sparse_rl.experiment import runner
+    from sparse_rl.experiment.config import load_config
 
     if args.resume and args.configs:
         raise UserError("give either CONFIG files (a new run) or --resume RUN_DIR (an existing run), not both; "
@@ -55,7 +55,7 @@ def _train(args: argparse.Namespace) -> int:
         if not args.configs:
             raise UserError("give a config file (e.g. sparse-rl train configs/quick/pendulum_sac_anf.yaml) or "
                             "--resume RUN_DIR")
-        from sparse_rl.shipped_configs import resolve_config_path
+        from sparse_rl.experiment.shipped_configs import resolve_config_path
 
         config = load_config([resolve_config_path(path) for path in args.configs], args.overrides)
         result = runner.train(config, progress_bar=args.progress,
@@ -87,7 +87,7 @@ def _configure_evaluate(parser: argparse.ArgumentParser) -> None:
 def _evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from sparse_rl import runner
+    from sparse_rl.experiment import runner
 
     video_dir = None
     if args.video is not None:
@@ -116,7 +116,7 @@ def _configure_analyze(parser: argparse.ArgumentParser) -> None:
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    from sparse_rl.runner import require_run_dir
+    from sparse_rl.experiment.runner import require_run_dir
 
     run_dir = require_run_dir(args.run_dir)
     try:
@@ -162,8 +162,8 @@ def _configure_demo(parser: argparse.ArgumentParser) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from sparse_rl import runner
-    from sparse_rl.config import apply_overrides, config_from_dict, deep_merge
+    from sparse_rl.experiment import runner
+    from sparse_rl.experiment.config import apply_overrides, config_from_dict, deep_merge
 
     data = deep_merge(runner.DEMO_CONFIG, {"run": {"root": args.root}})
     config = config_from_dict(apply_overrides(data, args.overrides))
@@ -280,7 +280,7 @@ def _configure_configs(parser: argparse.ArgumentParser) -> None:
 
 
 def _configs(args: argparse.Namespace) -> int:
-    from sparse_rl import shipped_configs
+    from sparse_rl.experiment import shipped_configs
 
     if args.action == "list":
         print(f"configs shipped in {shipped_configs.configs_root()}:")
@@ -292,7 +292,7 @@ def _configs(args: argparse.Namespace) -> int:
         if args.resolved:
             import yaml
 
-            from sparse_rl.config import compose
+            from sparse_rl.experiment.config import compose
 
             print(yaml.safe_dump(compose(path), sort_keys=False), end="")
         else:

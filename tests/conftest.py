@@ -56,7 +56,7 @@ def tiny_defaults() -> dict[str, Any]:
 def tiny_config(tmp_path: Path) -> Callable[..., dict[str, Any]]:
     """Make a fresh tiny config dict whose runs go under ``tmp_path/runs``; keyword arguments are
     deep-merged into it (``agent={"algorithm": "td3"}``)."""
-    from sparse_rl.config import deep_merge
+    from sparse_rl.experiment.config import deep_merge
 
     def make(**overrides: Any) -> dict[str, Any]:
         data = deep_merge(copy.deepcopy(TINY_CONFIG), {"run": {"root": str(tmp_path / "runs")}})

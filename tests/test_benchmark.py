@@ -24,7 +24,7 @@ from sparse_rl.benchmark.costs import network_cost
 from sparse_rl.benchmark.results import RESULT_FIELDS
 from sparse_rl.benchmark.stats import curve_band
 from sparse_rl.cli import main
-from sparse_rl.config import ConfigError, UserError
+from sparse_rl.experiment.errors import ConfigError, UserError
 from sparse_rl.sparse.layers import SparseLinear
 
 REPO = Path(__file__).resolve().parent.parent
@@ -277,7 +277,7 @@ def test_resume_skips_finished_runs_and_continues_a_killed_one(sweep_dir: Path) 
 
 def test_a_run_another_process_is_training_is_not_trained_twice(sweep_dir: Path) -> None:
     from sparse_rl.benchmark.sweep import SweepIncomplete
-    from sparse_rl.runlock import run_lock, sibling_lock
+    from sparse_rl.experiment.runlock import run_lock, sibling_lock
 
     sweep = _write_sweep(sweep_dir, agents={"SAC": TINY_SWEEP["agents"]["SAC"]}, seeds=1)
     out = sweep_dir / "locked"
@@ -325,3 +325,11 @@ def test_time_to_return_is_the_wall_time_of_the_first_evaluation_that_reaches_it
     assert math.isnan(time_to_return(record, 10.0))
     path = plot_time_to_return([record], tmp_path / "t.png", ["A"], {"E": 1.0})
     assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_sweep_executors_have_their_own_name() -> None:
+    from sparse_rl import benchmark
+    from sparse_rl.sparse import layers
+
+    assert set(benchmark.EXECUTORS) == {"local", "ray"} and benchmark.BACKENDS is benchmark.EXECUTORS
+    assert "csr" in layers.BACKENDS  # the sparse layers' storage backends, another thing

@@ -13,8 +13,9 @@ import pytest
 import torch
 
 from sparse_rl.agents import SparseSAC
-from sparse_rl.callbacks import CheckpointCallback, MetricsLog, NanGuardCallback, crossed
-from sparse_rl.checkpoint import (
+from sparse_rl.envs.factory import EnvConfig, make_env
+from sparse_rl.experiment.callbacks import CheckpointCallback, MetricsLog, NanGuardCallback, crossed
+from sparse_rl.experiment.checkpoint import (
     CheckpointError,
     capture_rng,
     checkpoint_dirs,
@@ -27,7 +28,6 @@ from sparse_rl.checkpoint import (
     restore_rng,
     write_checkpoint,
 )
-from sparse_rl.envs.factory import EnvConfig, make_env
 
 
 def _tiny_model(steps: int = 0) -> SparseSAC:

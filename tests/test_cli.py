@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from sparse_rl.cli import main
-from sparse_rl.config import config_from_dict
-from sparse_rl.runner import train
+from sparse_rl.experiment.config import config_from_dict
+from sparse_rl.experiment.runner import train
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from sparse_rl.config import (
+from sparse_rl.experiment.config import (
     ConfigError,
     ExperimentConfig,
     apply_overrides,
@@ -210,3 +210,12 @@ def test_config_defaults_and_properties(tiny_config: Callable[..., dict[str, Any
     assert isinstance(config, ExperimentConfig)
     assert config.eval_seed == config.seed + 10_000 and config.sparsity_name == "anf"
     assert list(config.to_dict())[:3] == ["description", "seed", "total_timesteps"]
+
+
+def test_one_list_of_agent_kinds() -> None:
+    from sparse_rl.agents import AGENT_KINDS, AGENTS
+    from sparse_rl.experiment import config
+    from sparse_rl.sparse import ALGORITHMS as DST_ALGORITHMS
+
+    assert tuple(AGENTS) == AGENT_KINDS == config.AGENT_KINDS and config.ALGORITHMS is AGENT_KINDS
+    assert "set" in DST_ALGORITHMS  # the DST algorithms, another thing

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 import yaml
 
-from sparse_rl.config import ConfigError, config_from_dict
-from sparse_rl.runner import evaluate_run, train
+from sparse_rl.experiment.config import config_from_dict
+from sparse_rl.experiment.errors import ConfigError
+from sparse_rl.experiment.runner import evaluate_run, train
 
 Factory = Callable[..., dict[str, Any]]
 
@@ -44,7 +45,7 @@ def test_config_checks_the_vec_env_and_log_formats(tiny_config: Factory) -> None
 def tracked_run(tmp_path_factory: pytest.TempPathFactory, tiny_defaults: dict[str, Any]) -> Path:
     """One run logging to every SB3 format and to W&B (offline), with evaluations every 100 steps."""
     pytest.importorskip("wandb")
-    from sparse_rl.config import deep_merge
+    from sparse_rl.experiment.config import deep_merge
 
     root = tmp_path_factory.mktemp("tracked")
     monkeypatch = pytest.MonkeyPatch()
@@ -82,7 +83,7 @@ def test_track_logs_to_weights_and_biases_offline(tracked_run: Path) -> None:
 
 
 def test_wandb_format_logs_numeric_scalars_with_the_step() -> None:
-    from sparse_rl.tracking import WandbOutputFormat
+    from sparse_rl.experiment.tracking import WandbOutputFormat
 
     class Run:
         logged: list[dict[str, float]] = []
@@ -150,7 +151,7 @@ def test_shipped_configs_list_show_copy_and_train_by_name(run_cli: Callable[...,
     assert "defaults" not in copied and copied["env"]["id"] == "HalfCheetah-v5"
     missing = run_cli("configs", "show", "quick/pendulum_sac_anff")
     assert missing.returncode == 2 and "did you mean quick/pendulum_sac_anf" in missing.stderr
-    from sparse_rl.shipped_configs import resolve_config_path
+    from sparse_rl.experiment.shipped_configs import resolve_config_path
 
     assert Path(resolve_config_path("quick/pendulum_sac_anf")).is_file()
 
@@ -195,7 +196,7 @@ def test_a_sweep_planned_before_the_new_config_keys_resumes(tiny_config: Factory
 
 
 def test_a_resumed_run_goes_on_with_its_evaluations(tiny_config: Factory) -> None:
-    from sparse_rl.runner import resume
+    from sparse_rl.experiment.runner import resume
 
     run_dir = train(config_from_dict(tiny_config(total_timesteps=200, snapshots={"enabled": False}))).run_dir
     resume(run_dir, ["total_timesteps=300"])

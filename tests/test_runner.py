@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
-from sparse_rl.checkpoint import CheckpointError, checkpoint_dirs
-from sparse_rl.config import UserError, config_from_dict, load_config
-from sparse_rl.runner import TrainingDiverged, evaluate_run, resume, run_name, train
+from sparse_rl.experiment.checkpoint import CheckpointError, checkpoint_dirs
+from sparse_rl.experiment.config import config_from_dict, load_config
+from sparse_rl.experiment.errors import UserError
+from sparse_rl.experiment.runner import TrainingDiverged, evaluate_run, resume, run_name, train
 
 Factory = Callable[..., dict[str, Any]]
 
@@ -69,7 +70,7 @@ def test_resume_extends_a_run_and_keeps_metrics_unique(tiny_config: Factory) -> 
         updates = [(row["gradient_step"], row["updated"]) for row in csv.DictReader(handle)]
     assert len(updates) == len(set(updates)) and updates[-1] == ("300", "critic")  # TD3's actor: every 2nd step
     assert load_config(result.run_dir / "config.yaml").total_timesteps == 400
-    from sparse_rl.checkpoint import latest_checkpoint
+    from sparse_rl.experiment.checkpoint import latest_checkpoint
 
     last = latest_checkpoint(result.run_dir)
     assert last is not None and last.state["resumes"] == 1
@@ -150,7 +151,7 @@ def test_sb3_implementation_trains_stable_baselines3_itself(tiny_config: Factory
 
 def test_transfer_refill_empties_the_buffer_and_acts_at_random_after_permuting(tiny_config: Factory) -> None:
     from sparse_rl.agents import SparseSAC
-    from sparse_rl.checkpoint import latest_checkpoint
+    from sparse_rl.experiment.checkpoint import latest_checkpoint
 
     common = dict(total_timesteps=400, env={"permute_at_step": 150}, checkpoint={"freq": 400})
     plain = train(config_from_dict(tiny_config(**common))).run_dir

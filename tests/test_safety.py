@@ -17,16 +17,17 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sparse_rl.checkpoint import (
+from sparse_rl.experiment.checkpoint import (
     CheckpointError,
     CheckpointWriteError,
     checkpoint_dirs,
     latest_checkpoint,
     load_replay_buffer,
 )
-from sparse_rl.config import ConfigError, UserError, config_from_dict
-from sparse_rl.runlock import RunLocked, run_lock
-from sparse_rl.runner import evaluate_run, resume, train
+from sparse_rl.experiment.config import config_from_dict
+from sparse_rl.experiment.errors import ConfigError, UserError
+from sparse_rl.experiment.runlock import RunLocked, run_lock
+from sparse_rl.experiment.runner import evaluate_run, resume, train
 
 Factory = Callable[..., dict[str, Any]]
 
@@ -142,7 +143,7 @@ def test_a_run_killed_before_its_first_checkpoint_resumes_by_starting_over(tiny_
 
 def test_evaluate_reads_the_newest_checkpoint_again_when_one_is_pruned_under_it(
         tiny_config: Factory, monkeypatch: pytest.MonkeyPatch) -> None:
-    import sparse_rl.runner as runner
+    import sparse_rl.experiment.evaluate as evaluate_module
 
     run_dir = train(config_from_dict(tiny_config())).run_dir
     (run_dir / "model.zip").unlink()  # as while training: only checkpoints (200 and 300)
@@ -155,7 +156,7 @@ def test_evaluate_reads_the_newest_checkpoint_again_when_one_is_pruned_under_it(
             shutil.rmtree(found.path)
         return found
 
-    monkeypatch.setattr(runner, "latest_checkpoint", pruned_under_us)
+    monkeypatch.setattr(evaluate_module, "latest_checkpoint", pruned_under_us)
     result = evaluate_run(run_dir, n_episodes=1)
     assert calls == [300, 200] and result.num_timesteps == 200
     assert result.model_path == run_dir / "checkpoints" / "step_200" / "model.zip"
@@ -181,7 +182,7 @@ def test_evaluate_reads_the_newest_checkpoint_again_when_one_is_pruned_under_it(
     ("agent.hyperparams.learning_starts=-5", "agent.hyperparams.learning_starts must be an integer >= 0"),
 ])
 def test_bad_hyperparameters_are_refused_at_config_time(tiny_config: Factory, override: str, message: str) -> None:
-    from sparse_rl.config import apply_overrides
+    from sparse_rl.experiment.config import apply_overrides
 
     with pytest.raises(ConfigError) as error:
         config_from_dict(apply_overrides(tiny_config(), override.split(" ; ")))
@@ -206,7 +207,7 @@ def test_cuda_without_a_gpu_is_refused_before_anything_is_built(tiny_config: Fac
 
 
 def test_a_noise_fraction_whose_run_cannot_fit_in_memory_is_refused(tiny_config: Factory, tmp_path: Path) -> None:
-    from sparse_rl.resources import check_resources, estimate_memory
+    from sparse_rl.experiment.resources import check_resources, estimate_memory
 
     config = config_from_dict(tiny_config(env={"noise_fraction": 0.999999}))
     estimate = estimate_memory(config, n_real=3)
@@ -230,7 +231,7 @@ def test_a_model_of_the_other_algorithm_is_refused_clearly(tiny_config: Factory)
         evaluate_run(sac, n_episodes=1)
     shutil.copy(sac / "checkpoints" / "step_100" / "model.zip", td3 / "checkpoints" / "step_100" / "model.zip")
     manifest = json.loads((td3 / "checkpoints" / "step_100" / "manifest.json").read_text())
-    from sparse_rl.checkpoint import _sha256
+    from sparse_rl._util.rundir import sha256 as _sha256
 
     model = td3 / "checkpoints" / "step_100" / "model.zip"
     manifest["files"]["model.zip"] = {"sha256": _sha256(model), "bytes": model.stat().st_size}
@@ -241,7 +242,7 @@ def test_a_model_of_the_other_algorithm_is_refused_clearly(tiny_config: Factory)
 
 def test_a_full_disk_at_a_checkpoint_stops_cleanly_and_loses_nothing(tiny_config: Factory,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    import sparse_rl.checkpoint as checkpoint
+    import sparse_rl.experiment.checkpoint as checkpoint
 
     real = checkpoint._write_json
     writes: list[Path] = []
@@ -290,8 +291,8 @@ def test_read_only_runs_give_clear_errors_and_analyze_out_writes_nothing_into_th
 
 def test_a_noise_free_buffer_is_stored_as_plain_arrays_and_read_without_pickle(tiny_config: Factory) -> None:
     from sparse_rl.agents.buffers import NoiseFreeReplayBuffer
-    from sparse_rl.checkpoint import load_model
-    from sparse_rl.runner import agent_class, build_env
+    from sparse_rl.experiment.checkpoint import load_model
+    from sparse_rl.experiment.runner import agent_class, build_env
 
     config = config_from_dict(tiny_config(total_timesteps=200))
     run_dir = train(config).run_dir

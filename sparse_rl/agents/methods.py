@@ -40,9 +40,9 @@ import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.noise import NormalActionNoise
 
+from sparse_rl._util.validation import check_choice
 from sparse_rl.agents.sac import SparseSAC
 from sparse_rl.agents.td3 import SparseTD3
-from sparse_rl.sparse.validation import check_choice
 
 #: DS-SAC's Erdős–Rényi ε (input layer, hidden layer) per MuJoCo task (Sokar et al., IJCAI 2022,
 #: appendix); other tasks get the global density of the ``all_layers`` preset

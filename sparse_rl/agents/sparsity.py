@@ -29,16 +29,15 @@ in :mod:`sparse_rl.agents.methods`.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from sparse_rl._util.validation import check_choice, check_density, check_keys
 from sparse_rl.sparse.algorithms import DSTAlgorithm, make_algorithm
 from sparse_rl.sparse.distributions import DISTRIBUTIONS
 from sparse_rl.sparse.layers import BACKENDS, INITS
 from sparse_rl.sparse.schedules import UpdateSchedule
-from sparse_rl.sparse.validation import check_choice, check_density
 
 ROLES = ("input", "hidden", "output")
 #: how target networks stay sparse (see :class:`SparsityConfig`)
@@ -164,11 +163,7 @@ class SparsityConfig:
     def from_dict(cls, data: Mapping[str, Any]) -> SparsityConfig:
         """Build from plain data; an unknown key raises ``ValueError`` naming the closest valid one."""
         valid = [f.name for f in dataclasses.fields(cls)]
-        for key in data:
-            if key not in valid:
-                close = difflib.get_close_matches(key, valid, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise ValueError(f"unknown sparsity key {key!r}{hint}; valid keys: {', '.join(valid)}")
+        check_keys(data, valid, "unknown sparsity key {key}{hint}; valid keys: {accepted}")
         return cls(**dict(data))
 
 

@@ -1,15 +1,15 @@
 """Read what the analysis needs from a run directory: its config, its final model (or latest
 checkpoint), the real-feature mask, and the connectivity of a saved model.
 
-A run directory (``runs/<name>/``) holds ``config.yaml``, ``model.zip`` (the final model),
-``checkpoints/step_<N>/model.zip``, ``connectivity/`` (snapshots), ``tb/`` and ``metrics.csv``;
-see :mod:`sparse_rl.runner`. Nothing here needs the run to have been made by this version of the
-runner: every piece is optional, and a missing or unreadable one gives ``None``.
+The run directory's layout, its validation and the verification of its checkpoints are
+:class:`~sparse_rl._util.rundir.RunDir`'s (the same that resume uses); a model is loaded with the
+one class that saved it (:func:`~sparse_rl.agents.loading.load_agent`). Nothing here needs the run
+to have been made by this version of the runner: every piece is optional, and a missing or
+unreadable one gives ``None`` (a damaged checkpoint raises, as it does for resume).
 """
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,29 +17,31 @@ from typing import Any
 
 import numpy as np
 
+from sparse_rl._util.rundir import RUN_MARKERS, RunDir
+from sparse_rl.agents.loading import load_agent
 from sparse_rl.analysis.metrics import FeatureConnectivity, input_layer_connectivity
 
-RUN_MARKERS = ("config.yaml", "model.zip", "connectivity", "checkpoints", "metrics.csv")
-_STEP_DIR = re.compile(r"^step_(\d+)$")
+__all__ = [
+    "RUN_MARKERS",
+    "check_run_dir",
+    "config_algorithm",
+    "config_permutation_step",
+    "find_model",
+    "load_model",
+    "model_connectivity",
+    "read_run_config",
+    "real_mask_from_config",
+]
 
 
 def check_run_dir(run_dir: str | Path) -> Path:
-    """``run_dir`` as a path, if it looks like a run directory (it holds at least one of
-    ``config.yaml``, ``model.zip``, ``connectivity/``, ``checkpoints/``, ``metrics.csv``).
+    """``run_dir`` as a path, if it looks like a run directory (:meth:`RunDir.find`: it holds at
+    least one of ``config.yaml``, ``model.zip``, ``connectivity/``, ``checkpoints/``, ``metrics.csv``).
 
     :param run_dir: the directory
     :raises ValueError: if it does not exist, is not a directory, or holds none of those
     """
-    path = Path(run_dir)
-    if not path.exists():
-        raise ValueError(f"run directory {str(path)!r} does not exist")
-    if not path.is_dir():
-        raise ValueError(f"{str(path)!r} is not a directory; give a run directory (runs/<name>/)")
-    if not any((path / marker).exists() for marker in RUN_MARKERS):
-        raise ValueError(
-            f"{str(path)!r} is not a run directory: it holds none of {', '.join(RUN_MARKERS)} "
-            "(give a directory made by 'sparse-rl train', e.g. runs/<name>/)")
-    return path
+    return RunDir.find(run_dir).path
 
 
 def read_run_config(run_dir: str | Path) -> dict[str, Any]:
@@ -48,73 +50,31 @@ def read_run_config(run_dir: str | Path) -> dict[str, Any]:
 
     :param run_dir: the run directory
     """
-    path = Path(run_dir) / "config.yaml"
-    if not path.is_file():
-        return {}
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as err:
-        warnings.warn(f"could not read {path}: {err}", stacklevel=2)
-        return {}
-    return data if isinstance(data, dict) else {}
+    return RunDir(Path(run_dir)).config_data()
 
 
 def find_model(run_dir: str | Path) -> Path | None:
-    """The run's final ``model.zip``, else the model of its latest checkpoint, else ``None``.
+    """The run's final ``model.zip``, else the model of its latest checkpoint (verified against
+    its manifest, as resume does), else ``None``.
 
     :param run_dir: the run directory
+    :raises CheckpointError: if the latest checkpoint is damaged
     """
-    run = Path(run_dir)
-    if (run / "model.zip").is_file():
-        return run / "model.zip"
-    checkpoints = run / "checkpoints"
-    if not checkpoints.is_dir():
-        return None
-    found = []
-    for child in checkpoints.iterdir():
-        match = _STEP_DIR.match(child.name)
-        if match and (child / "model.zip").is_file():
-            found.append((int(match.group(1)), child / "model.zip"))
-    return max(found)[1] if found else None
+    return RunDir(Path(run_dir)).find_model()
 
 
-def _candidate_classes(algorithm: str | None) -> list[type]:
-    from stable_baselines3 import SAC, TD3
-
-    from sparse_rl.agents import SparseSAC, SparseTD3
-
-    by_name: dict[str, list[type]] = {"sac": [SparseSAC, SAC], "td3": [SparseTD3, TD3]}
-    if algorithm in by_name:
-        return by_name[algorithm]
-    return [SparseSAC, SparseTD3, SAC, TD3]
-
-
-def load_model(path: str | Path, algorithm: str | None = None, device: str = "cpu") -> Any:
-    """Load an SB3 model zip (a run's ``model.zip`` or a checkpoint's) without its env.
-
-    Tries ``SparseSAC`` then SB3's ``SAC`` for ``algorithm="sac"`` (``SparseTD3``, ``TD3`` for
-    ``td3``; all four when ``None``) and returns the first that loads.
+def load_model(path: str | Path, algorithm: str | None = None, device: str = "cpu",
+               implementation: str | None = None) -> Any:
+    """Load an SB3 model zip (a run's ``model.zip`` or a checkpoint's) without its env, with the
+    class that saved it (:func:`~sparse_rl.agents.loading.load_agent`).
 
     :param path: the ``.zip`` file
-    :param algorithm: ``sac``, ``td3`` or ``None`` (unknown)
+    :param algorithm: ``sac``, ``td3`` or ``None`` (read from the zip)
     :param device: where to load it
-    :raises ValueError: if no class can load it
+    :param implementation: ``sparse_rl``, ``sb3`` or ``None`` (read from the zip)
+    :raises ValueError: if it does not exist or does not load
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"model file {str(path)!r} does not exist")
-    errors = []
-    for cls in _candidate_classes(algorithm):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                return cls.load(path, device=device)
-        except Exception as err:  # noqa: BLE001 - any failure means: try the next class
-            errors.append(f"{cls.__name__}: {type(err).__name__}: {err}")
-    raise ValueError(f"could not load {path} as a SAC or TD3 model:\n  " + "\n  ".join(errors))
-
+    return load_agent(path, algorithm, implementation, device=device)
 
 def model_connectivity(path: str | Path, real_mask: np.ndarray | None = None,
                        algorithm: str | None = None) -> dict[str, FeatureConnectivity]:

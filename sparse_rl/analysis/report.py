@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -25,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from sparse_rl._util import rundir
+from sparse_rl._util.jsonutil import to_jsonable
 from sparse_rl.analysis import plots
 from sparse_rl.analysis.loading import (
     check_run_dir,
@@ -39,8 +40,7 @@ from sparse_rl.analysis.metrics import FeatureConnectivity, input_layer_connecti
 from sparse_rl.analysis.snapshots import ConnectivitySeries, load_snapshots
 from sparse_rl.analysis.tb_export import write_tensorboard
 
-PLOTS_DIR = "plots"
-TB_DIR = ("tb", "analysis")
+TB_DIR = (rundir.TB_DIR, "analysis")
 
 
 def analyze_run(
@@ -60,10 +60,10 @@ def analyze_run(
     :raises ValueError: if ``run_dir`` is not a run directory, or it holds neither a model nor snapshots
     """
     run = check_run_dir(run_dir)
-    out = Path(out_dir) if out_dir is not None else run / PLOTS_DIR
+    out = Path(out_dir) if out_dir is not None else run / rundir.PLOTS_DIR
     out.mkdir(parents=True, exist_ok=True)
     config = read_run_config(run)
-    series = load_snapshots(run / "connectivity")
+    series = load_snapshots(run / rundir.CONNECTIVITY_DIR)
     permutation_step = _permutation_step(series, config)
     final, final_step, final_source = _final_connectivity(run, config, series)
     if final is None and len(series) == 0:
@@ -110,6 +110,12 @@ def _permutation_step(series: ConnectivitySeries, config: Mapping[str, Any]) -> 
     return configured
 
 
+def _config_implementation(config: Mapping[str, Any]) -> str | None:
+    agent = config.get("agent")
+    implementation = agent.get("implementation") if isinstance(agent, Mapping) else None
+    return str(implementation) if implementation else None
+
+
 def _final_connectivity(
     run: Path, config: Mapping[str, Any], series: ConnectivitySeries
 ) -> tuple[dict[str, FeatureConnectivity] | None, int | None, str | None]:
@@ -117,7 +123,7 @@ def _final_connectivity(
     model_path = find_model(run)
     if model_path is not None:
         try:
-            model = load_model(model_path, config_algorithm(config))
+            model = load_model(model_path, config_algorithm(config), implementation=_config_implementation(config))
         except ValueError as err:
             warnings.warn(str(err), stacklevel=3)
         else:
@@ -194,7 +200,7 @@ def compare_runs(run_dirs: Sequence[str | Path], out_path: str | Path,
     runs: dict[str, ConnectivitySeries] = {}
     for i, run_dir in enumerate(run_dirs):
         run = check_run_dir(run_dir)
-        series = load_snapshots(run / "connectivity")
+        series = load_snapshots(run / rundir.CONNECTIVITY_DIR)
         if len(series) == 0:
             raise ValueError(f"{str(run)!r} has no connectivity snapshots to compare")
         label = labels[i] if labels is not None else run.resolve().name
@@ -202,20 +208,8 @@ def compare_runs(run_dirs: Sequence[str | Path], out_path: str | Path,
     return plots.save_figure(plots.plot_run_comparison(runs), out_path)
 
 
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Mapping):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
 def _write_json(path: Path, data: Any) -> Path:
-    path.write_text(json.dumps(_clean(data), indent=2) + "\n")
+    path.write_text(json.dumps(to_jsonable(data), indent=2) + "\n")
     return path
 
 

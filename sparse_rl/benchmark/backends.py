@@ -3,7 +3,7 @@
 A backend takes the tasks (plain data, :meth:`~sparse_rl.benchmark.spec.RunTask.to_dict`) and calls
 ``on_result(record)`` in the driver process as each run ends, with the record
 :func:`~sparse_rl.benchmark.execute.execute_run` returned. Every run uses one torch thread.
-A new backend is one class with a ``run`` method, added to :data:`BACKENDS`.
+A new backend is one class with a ``run`` method, added to :data:`EXECUTORS`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from typing import Any
 
 from sparse_rl.benchmark.execute import execute_run, init_worker
-from sparse_rl.config import UserError
+from sparse_rl.experiment.errors import UserError
 
 Task = Mapping[str, Any]
 OnResult = Callable[[dict[str, Any]], None]
@@ -158,11 +158,14 @@ def import_ray() -> Any:
     return ray
 
 
-#: backend name -> constructor taking (workers, address)
-BACKENDS: dict[str, Callable[[int | None, str | None], Backend]] = {
+#: sweep executor (``--backend``) name -> constructor taking (workers, address); not the sparse layers'
+#: storage backends (:data:`sparse_rl.sparse.layers.BACKENDS`)
+EXECUTORS: dict[str, Callable[[int | None, str | None], Backend]] = {
     "local": lambda workers, address: _local(workers, address),
     "ray": lambda workers, address: RayBackend(workers, address),
 }
+#: deprecated name of :data:`EXECUTORS`
+BACKENDS = EXECUTORS
 
 
 def make_backend(name: str, workers: int | None = None, address: str | None = None) -> Backend:
@@ -173,9 +176,9 @@ def make_backend(name: str, workers: int | None = None, address: str | None = No
     :param address: a Ray cluster's address (``ray`` only)
     :raises UserError: for an unknown name, ``--address`` without Ray, or Ray not installed
     """
-    if name not in BACKENDS:
-        raise UserError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
-    return BACKENDS[name](workers, address)
+    if name not in EXECUTORS:
+        raise UserError(f"unknown backend {name!r}; choose one of {', '.join(EXECUTORS)}")
+    return EXECUTORS[name](workers, address)
 
 
 def _local(workers: int | None, address: str | None) -> Backend:

@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from sparse_rl._util.rundir import RunDir
 from sparse_rl.benchmark.stats import curve_band
-from sparse_rl.config import UserError
+from sparse_rl.experiment.errors import UserError
 
 #: colour-blind-safe (Okabe-Ito)
 COLORS = ("#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
@@ -40,7 +41,7 @@ class Curve:
 
 
 def _run_curve(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
-    with (run_dir / "metrics.csv").open(newline="", encoding="utf-8") as handle:
+    with RunDir(run_dir).metrics.open(newline="", encoding="utf-8") as handle:
         rows = [row for row in csv.DictReader(handle) if row.get("eval_return_mean")]
     steps = np.array([float(row["timesteps"]) for row in rows])
     returns = np.array([float(row["eval_return_mean"]) for row in rows])
@@ -74,7 +75,7 @@ def load_curves(paths: Sequence[str | Path], labels: Sequence[str] | None = None
     curves: list[Curve] = []
     for index, given in enumerate(paths):
         path = Path(given)
-        if (path / "config.yaml").is_file() and (path / "metrics.csv").is_file():
+        if RunDir(path).config.is_file() and RunDir(path).metrics.is_file():
             steps, returns = _run_curve(path)
             if steps.size == 0:
                 raise UserError(f"run {str(path)!r} has no evaluation yet")
@@ -82,8 +83,8 @@ def load_curves(paths: Sequence[str | Path], labels: Sequence[str] | None = None
             curves.append(Curve(label, steps, returns[None, :]))
         elif (path / "results").is_dir():
             curves.extend(_sweep_curves(path))
-        elif path.is_dir() and any((child / "metrics.csv").is_file() for child in path.iterdir()):
-            curves.extend(load_curves(sorted(c for c in path.iterdir() if (c / "metrics.csv").is_file())))
+        elif path.is_dir() and any(RunDir(child).metrics.is_file() for child in path.iterdir()):
+            curves.extend(load_curves(sorted(c for c in path.iterdir() if RunDir(c).metrics.is_file())))
         else:
             raise UserError(f"{str(path)!r} is neither a run directory (config.yaml, metrics.csv), a sweep directory "
                             "(results/) nor a directory of runs")

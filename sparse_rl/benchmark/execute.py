@@ -1,15 +1,14 @@
 """Run one run of a sweep, in whatever process a backend gives it, and summarize it.
 
 :func:`execute_run` takes and returns plain data (picklable for a process pool and for Ray). It
-trains the run with :func:`sparse_rl.runner.train`, or continues it with
-:func:`sparse_rl.runner.resume` when its directory already holds a checkpoint (a sweep killed
+trains the run with :func:`sparse_rl.experiment.runner.train`, or continues it with
+:func:`sparse_rl.experiment.runner.resume` when its directory already holds a checkpoint (a sweep killed
 half-way), then reads its ``metrics.csv`` and counts its networks. This module imports torch and
 Stable-Baselines3 only inside functions, so that a worker sets its thread count first.
 """
 
 from __future__ import annotations
 
-import csv
 import ctypes
 import math
 import os
@@ -23,10 +22,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sparse_rl.runlock import RunLocked, run_lock, sibling_lock
+from sparse_rl._util.rundir import RunDir
+from sparse_rl.experiment.runlock import RunLocked, run_lock, sibling_lock
 from sparse_rl.sparse.connectivity import FILTERING_KEYS
 
-#: ``RunLocked`` and ``run_lock`` (now in :mod:`sparse_rl.runlock`) are still importable from here
+#: ``RunLocked`` and ``run_lock`` (now in :mod:`sparse_rl.experiment.runlock`) are still importable from here
 __all__ = ["THREAD_VARIABLES", "RunLocked", "die_with_parent", "execute_run", "init_worker", "run_lock",
            "summarize_run"]
 
@@ -113,15 +113,15 @@ def execute_run(task: Mapping[str, Any]) -> dict[str, Any]:
     started = time.time()
     try:
         init_worker(int(task["config"].get("torch_threads") or 1))
-        from sparse_rl import runner
-        from sparse_rl.checkpoint import CHECKPOINTS, latest_checkpoint
-        from sparse_rl.config import config_from_dict
+        from sparse_rl.experiment import runner
+        from sparse_rl.experiment.checkpoint import latest_checkpoint
+        from sparse_rl.experiment.config import config_from_dict
 
         config = config_from_dict(task["config"])
         run_dir = Path(task["run_dir"])
         resumed = False
         with run_lock(run_dir, "let it finish or stop it, then run the sweep again", sibling_lock(run_dir)):
-            if run_dir.is_dir() and (run_dir / runner.CONFIG_FILE).is_file() and latest_checkpoint(run_dir) is not None:
+            if run_dir.is_dir() and RunDir(run_dir).config.is_file() and latest_checkpoint(run_dir) is not None:
                 runner.resume(run_dir, progress_bar=False)
                 resumed = True
             elif _finished(run_dir):
@@ -132,7 +132,7 @@ def execute_run(task: Mapping[str, Any]) -> dict[str, Any]:
                 runner.train(config, progress_bar=False)
             record = summarize_run(run_dir)
             if not task.get("keep_checkpoints", False):
-                shutil.rmtree(run_dir / CHECKPOINTS, ignore_errors=True)
+                shutil.rmtree(RunDir(run_dir).checkpoints, ignore_errors=True)
     except KeyboardInterrupt:
         raise
     except Exception as error:  # noqa: BLE001 - reported per run; the sweep goes on with the others
@@ -145,9 +145,8 @@ def execute_run(task: Mapping[str, Any]) -> dict[str, Any]:
 def _finished(run_dir: Path) -> bool:
     """Whether the run finished: its final model is written only after its last evaluation and
     checkpoint (so a run whose checkpoints were deleted is summarized again, never retrained)."""
-    from sparse_rl import runner
-
-    return (run_dir / runner.FINAL_MODEL).is_file() and (run_dir / runner.METRICS_FILE).is_file()
+    run = RunDir(run_dir)
+    return run.final_model.is_file() and run.metrics.is_file()
 
 
 def summarize_run(run_dir: str | Path) -> dict[str, Any]:
@@ -170,20 +169,21 @@ def summarize_run(run_dir: str | Path) -> dict[str, Any]:
     """
     import numpy as np
 
-    from sparse_rl import runner
+    from sparse_rl.agents.loading import agent_class
     from sparse_rl.benchmark.costs import agent_costs
     from sparse_rl.benchmark.stats import auc
+    from sparse_rl.experiment.rundir import load_run_config
 
-    run_dir = Path(run_dir)
-    config = runner.load_run_config(run_dir)
-    rows = _read_metrics(run_dir / runner.METRICS_FILE)
+    run = RunDir(Path(run_dir))
+    config = load_run_config(run.path)
+    rows = run.metrics_rows()
     if not rows:
-        raise ValueError(f"run {str(run_dir)!r} has no evaluation in {runner.METRICS_FILE}")
+        raise ValueError(f"run {str(run.path)!r} has no evaluation in {run.metrics.name}")
     steps = [int(float(row["timesteps"])) for row in rows]
     returns = [_number(row.get("eval_return_mean")) for row in rows]
     last = rows[-1]
-    model = runner.agent_class(config).load(run_dir / runner.FINAL_MODEL, device="cpu",
-                                            custom_objects={"buffer_size": 1})
+    model = agent_class(config.agent.algorithm, config.agent.implementation).load(
+        run.final_model, device="cpu", custom_objects={"buffer_size": 1})
     costs = agent_costs(model)
     record: dict[str, Any] = {
         "algorithm": config.agent.algorithm,
@@ -221,11 +221,6 @@ def _actor_and_critic(row: dict[str, str], key: str) -> tuple[float, float]:
 
     critics = [_number(value) for column, value in row.items() if column.startswith(f"{key}_qf")]
     return _number(row.get(f"{key}_actor")), float(np.mean(critics)) if critics else float("nan")
-
-
-def _read_metrics(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
 
 
 def _number(value: Any) -> float:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from sparse_rl._util.jsonutil import to_jsonable
 from sparse_rl.benchmark.aggregates import seed_warning
 from sparse_rl.benchmark.stats import bootstrap_ci, iqm
 from sparse_rl.sparse.connectivity import FILTERING_KEYS
@@ -56,7 +57,7 @@ def write_record(out_dir: str | Path, record: Mapping[str, Any]) -> Path:
     path = record_path(out_dir, str(record["run_id"]))
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(_jsonable(record), indent=1), encoding="utf-8")
+    temporary.write_text(json.dumps(to_jsonable(record), indent=1), encoding="utf-8")
     os.replace(temporary, path)
     return path
 
@@ -248,15 +249,3 @@ def _float(value: Any) -> float:
         return float(value)
     except (TypeError, ValueError):
         return float("nan")
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value

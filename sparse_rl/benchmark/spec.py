@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sparse_rl.config import (
+from sparse_rl.experiment.config import (
     ConfigError,
     ExperimentConfig,
     apply_overrides,

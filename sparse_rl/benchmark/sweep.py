@@ -4,7 +4,7 @@ reports. The sweep's output directory::
     <out>/
       sweep.yaml        the sweep file as run
       plan.json         every run's resolved config (a re-run must plan the same configs)
-      runs/<run id>/    the run directories (sparse_rl.runner's layout)
+      runs/<run id>/    the run directories (sparse_rl.experiment.runner's layout)
       results/<run id>.json   the record of each finished run (its numbers and learning curve)
       results.csv       a row per finished run
       summary.md        a row per cell: statistics over seeds, and the plots
@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sparse_rl._util.rundir import RunDir
 from sparse_rl.benchmark.aggregates import seed_warning, write_aggregates
 from sparse_rl.benchmark.backends import Backend, make_backend
 from sparse_rl.benchmark.plots import PLOTS_DIR, plot_filtering_curves, plot_learning_curves
@@ -38,7 +39,8 @@ from sparse_rl.benchmark.results import (
     write_summary,
 )
 from sparse_rl.benchmark.spec import RunTask, SweepSpec, load_sweep, plan_runs
-from sparse_rl.config import ConfigError, UserError, config_from_dict
+from sparse_rl.experiment.config import config_from_dict
+from sparse_rl.experiment.errors import ConfigError, UserError
 
 PLAN_FILE = "plan.json"
 SWEEP_COPY = "sweep.yaml"
@@ -238,7 +240,7 @@ def write_plan(out_dir: str | Path, tasks: Sequence[RunTask]) -> Path:
 
 
 def _has_checkpoint(task: RunTask) -> bool:
-    checkpoints = Path(task.run_dir) / "checkpoints"
+    checkpoints = RunDir(Path(task.run_dir)).checkpoints
     return checkpoints.is_dir() and any(p.name.startswith("step_") for p in checkpoints.iterdir())
 
 

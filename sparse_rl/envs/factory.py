@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
 
+from sparse_rl._util.validation import check_keys, close_matches
 from sparse_rl.envs.noise import (
     check_noise_generator,
     check_non_negative_int,
@@ -95,11 +95,8 @@ class EnvConfig:
         if not isinstance(data, Mapping):
             raise ValueError(f"an env config must be a mapping, got {data!r}")
         valid = [f.name for f in dataclasses.fields(cls)]
-        for key in data:
-            if key not in valid:
-                close = difflib.get_close_matches(str(key), valid, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise ValueError(f"unknown env config key {key!r}{hint} (valid keys: {', '.join(valid)})")
+        check_keys(data, valid, "unknown env config key {key}{hint} (valid keys: {accepted})",
+                   hint_template="; did you mean {!r}?")
         if "id" not in data:
             raise ValueError("an env config needs the key 'id' (a registered gymnasium id)")
         return cls(**data)
@@ -154,7 +151,7 @@ def _gym_make(env_id: str, make_kwargs: Mapping[str, Any]) -> gym.Env:
     try:
         return gym.make(env_id, **make_kwargs)
     except (gym.error.UnregisteredEnv, gym.error.DeprecatedEnv) as err:
-        close = difflib.get_close_matches(env_id, list(gym.registry), n=3)
+        close = close_matches(env_id, gym.registry, n=3)
         hint = f"; closest registered ids: {', '.join(close)}" if close else ""
         raise ValueError(
             f"environment id {env_id!r} is not registered with gymnasium ({err}){hint}. "

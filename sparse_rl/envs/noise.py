@@ -28,8 +28,6 @@ A new kind is one class plus a registry entry (with only ``sample``, the ``auto`
 
 from __future__ import annotations
 
-import difflib
-import inspect
 import math
 import warnings
 from abc import ABC, abstractmethod
@@ -38,6 +36,8 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
+from sparse_rl._util.registry import Registry, parameter_names
+from sparse_rl._util.validation import unknown_choice
 from sparse_rl.envs.counter_noise import KINDS as COUNTER_KINDS
 from sparse_rl.envs.counter_noise import counter_noise
 
@@ -167,7 +167,7 @@ class NoiseDistribution(ABC):
     @property
     def params(self) -> dict[str, float]:
         """The constructor parameters, by name (what :func:`make_noise_distribution` takes)."""
-        return {key: getattr(self, key) for key in _param_names(type(self))}
+        return {key: getattr(self, key) for key in parameter_names(type(self))}
 
     def __repr__(self) -> str:
         args = ", ".join(f"{key}={value!r}" for key, value in self.params.items())
@@ -180,16 +180,13 @@ class NoiseDistribution(ABC):
         return hash((type(self).__name__, tuple(sorted(self.params.items()))))
 
 
-NOISE_DISTRIBUTIONS: dict[str, type[NoiseDistribution]] = {}
+NOISE_DISTRIBUTIONS: Registry[type[NoiseDistribution]] = Registry("noise distribution")
 _D = TypeVar("_D", bound=type[NoiseDistribution])
 
 
 def register_noise_distribution(cls: _D) -> _D:
     """Class decorator: make ``cls`` available to :func:`make_noise_distribution` under ``cls.name``."""
-    if not cls.name:
-        raise ValueError(f"{cls.__name__} needs a non-empty class attribute 'name' to be registered")
-    NOISE_DISTRIBUTIONS[cls.name] = cls
-    return cls
+    return NOISE_DISTRIBUTIONS.register(cls)
 
 
 @register_noise_distribution
@@ -294,33 +291,9 @@ def make_noise_distribution(name: str | NoiseDistribution, **params: Any) -> Noi
                 "pass either a name with parameters or an instance"
             )
         return name
-    if not isinstance(name, str) or name not in NOISE_DISTRIBUTIONS:
-        raise ValueError(_unknown_choice("noise distribution", name, NOISE_DISTRIBUTIONS))
-    cls = NOISE_DISTRIBUTIONS[name]
-    accepted = _param_names(cls)
-    for key in params:
-        if key not in accepted:
-            close = difflib.get_close_matches(key, accepted, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(
-                f"unknown parameter {key!r} for noise distribution {name!r}{hint}; "
-                f"accepted: {', '.join(accepted) or 'none'}"
-            )
-    return cls(**params)
-
-
-def _param_names(cls: type[NoiseDistribution]) -> list[str]:
-    """Names of the named constructor parameters of ``cls`` (stored as attributes of that name)."""
-    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    parameters = inspect.signature(cls.__init__).parameters.values()
-    return [p.name for p in parameters if p.kind in named and p.name != "self"]
-
-
-def _unknown_choice(what: str, value: object, known: Iterable[str]) -> str:
-    options = sorted(known)
-    close = difflib.get_close_matches(str(value), options, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return f"unknown {what} {value!r}{hint}; known: {', '.join(options)}"
+    return NOISE_DISTRIBUTIONS.build(
+        name, "unknown parameter {key} for noise distribution {name!r}{hint}; accepted: {accepted}", **params
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -611,7 +584,7 @@ def check_noise_generator(generator: str, distribution: NoiseDistribution) -> st
     if generator == AUTO_GENERATOR:
         return "counter" if distribution.standard in COUNTER_KINDS else "philox"
     if generator not in NOISE_GENERATORS:
-        raise ValueError(_unknown_choice("noise generator", generator, [AUTO_GENERATOR, *NOISE_GENERATORS]))
+        raise ValueError(unknown_choice("noise generator", generator, [AUTO_GENERATOR, *NOISE_GENERATORS]))
     if generator == "counter" and distribution.standard not in COUNTER_KINDS:
         raise ValueError(f"the {distribution.name!r} noise has no standard form for the 'counter' noise "
                          "generator; use noise_generator='philox'")

@@ -12,14 +12,13 @@ small class registered by name, then ``sparsity.algorithm: NAME`` in a config::
 
 from __future__ import annotations
 
-import inspect
 from typing import Any, ClassVar, TypeVar
 
 import torch
 
+from sparse_rl._util.registry import Registry
 from sparse_rl.sparse import criteria
 from sparse_rl.sparse.layers import SparseLinear
-from sparse_rl.sparse.validation import check_choice
 
 
 class DSTAlgorithm:
@@ -57,16 +56,13 @@ class DSTAlgorithm:
         return f"{type(self).__name__}(name={self.name!r})"
 
 
-ALGORITHMS: dict[str, type[DSTAlgorithm]] = {}
+ALGORITHMS: Registry[type[DSTAlgorithm]] = Registry("sparse training algorithm", "hyperparameter")
 _A = TypeVar("_A", bound=type[DSTAlgorithm])
 
 
 def register_algorithm(cls: _A) -> _A:
     """Class decorator: make ``cls`` available under ``cls.name``."""
-    if not cls.name:
-        raise ValueError(f"{cls.__name__} needs a non-empty class attribute 'name' to be registered")
-    ALGORITHMS[cls.name] = cls
-    return cls
+    return ALGORITHMS.register(cls)
 
 
 def make_algorithm(name: str | DSTAlgorithm, **hyperparams: Any) -> DSTAlgorithm:
@@ -75,14 +71,9 @@ def make_algorithm(name: str | DSTAlgorithm, **hyperparams: Any) -> DSTAlgorithm
     hyperparameter one naming the algorithm's."""
     if isinstance(name, DSTAlgorithm):
         return name
-    check_choice(name, ALGORITHMS, "sparse training algorithm")
-    cls = ALGORITHMS[name]
-    accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-    for key in hyperparams:
-        if key not in accepted:
-            raise ValueError(f"unknown hyperparameter {key!r} of algorithm {name!r}; "
-                             f"it takes: {', '.join(accepted) or 'none'}")
-    return cls(**hyperparams)
+    return ALGORITHMS.build(
+        name, "unknown hyperparameter {key} of algorithm {name!r}{hint}; it takes: {accepted}", **hyperparams
+    )
 
 
 @register_algorithm

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 
-from sparse_rl.sparse.validation import check_choice, check_density
+from sparse_rl._util.validation import check_choice, check_density
 
 Shape = tuple[int, ...]
 

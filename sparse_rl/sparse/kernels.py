@@ -83,7 +83,7 @@ class CSRStructure:
     :param tail_rows: their output units
     :param tail_cols: their inputs, counted from ``head``
     :param in_kernel_order: whether the slots already are the kernels' order (blocked head, then
-        tail; see :meth:`~sparse_rl.sparse.csr.CSRSparseLinear.order_for_kernels_`): the kernels
+        tail; see :meth:`~sparse_rl.sparse.layers.csr.CSRSparseLinear.order_for_kernels_`): the kernels
         then read and write ``values`` and its gradient without gathering them
     """
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from sparse_rl.sparse.validation import check_choice, check_drop_fraction, check_non_negative_int, check_positive_int
+from sparse_rl._util.validation import check_choice, check_drop_fraction, check_non_negative_int, check_positive_int
 
 DECAYS = ("constant", "cosine")
 

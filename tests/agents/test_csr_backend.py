@@ -10,8 +10,8 @@ import torch
 
 from sparse_rl.agents import SparseSAC, SparseTD3
 from sparse_rl.agents.sparsity import SparsityConfig
-from sparse_rl.sparse.csr import CSRSparseLinear
 from sparse_rl.sparse.layers import SparseLinear
+from sparse_rl.sparse.layers.csr import CSRSparseLinear
 
 SPARSITY = {"preset": "all_layers", "backend": "csr", "target_rule": "online_mask", "update_interval": 50,
             "drop_fraction": 0.3, "update_stop": None}

@@ -8,7 +8,8 @@ import pytest
 from stable_baselines3.common.noise import NormalActionNoise
 
 from sparse_rl.agents import METHODS, SparseSAC, SparseTD3, make_agent
-from sparse_rl.config import ConfigError, config_from_dict, load_config
+from sparse_rl.experiment.config import config_from_dict, load_config
+from sparse_rl.experiment.errors import ConfigError
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 

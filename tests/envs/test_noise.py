@@ -100,7 +100,7 @@ def test_instance_passes_through_but_not_with_params() -> None:
 
 
 def test_new_kind_is_one_class(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(noise_module, "NOISE_DISTRIBUTIONS", dict(NOISE_DISTRIBUTIONS))
+    monkeypatch.setattr(noise_module, "NOISE_DISTRIBUTIONS", NOISE_DISTRIBUTIONS.copy())
 
     @register_noise_distribution
     class ConstantNoise(NoiseDistribution):

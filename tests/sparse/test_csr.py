@@ -10,7 +10,6 @@ import pickle
 import pytest
 import torch
 
-from sparse_rl.sparse.csr import CSRSparseLinear
 from sparse_rl.sparse.layers import (
     AUTO_MAX_DENSITY,
     AUTO_MIN_INPUTS,
@@ -19,6 +18,7 @@ from sparse_rl.sparse.layers import (
     active_count,
     resolve_backend,
 )
+from sparse_rl.sparse.layers.csr import CSRSparseLinear
 from sparse_rl.sparse.schedules import UpdateSchedule
 from sparse_rl.sparse.topology import TopologyUpdater
 

@@ -127,3 +127,13 @@ def test_dense_fan_in_init_is_the_references(backend: str) -> None:
     assert reference.weight.abs().max() > 0.9 * bound and reference.bias.abs().max() <= bound
     with pytest.raises(ValueError, match="unknown init 'he'"):
         SparseLinear(4, 4, density=0.5, init="he")
+
+
+def test_the_constructor_and_the_factory_build_the_backend() -> None:
+    from sparse_rl.sparse.layers import CSRSparseLinear, MaskedSparseLinear, make_sparse_linear
+
+    assert type(SparseLinear(300, 8, density=0.1, backend="auto")) is CSRSparseLinear
+    assert type(SparseLinear(16, 8, density=0.1, backend="auto")) is MaskedSparseLinear
+    assert type(SparseLinear(16, 8, density=0.5)) is MaskedSparseLinear
+    assert type(make_sparse_linear(300, 8, density=0.1)) is CSRSparseLinear
+    assert type(make_sparse_linear(300, 8, density=0.1, backend="masked")) is MaskedSparseLinear

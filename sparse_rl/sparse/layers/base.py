@@ -1,23 +1,9 @@
-"""``SparseLinear``: a fully-connected layer that keeps only a fixed fraction of its connections.
+"""The base of every storage backend: :class:`SparseLinear` (its interface, initialisation and
+topology operations), :data:`INITS`, :func:`active_count`, :func:`random_mask`.
 
-Two storage backends share one interface (chosen by ``backend=``):
-
-- ``masked`` (:class:`MaskedSparseLinear`): a dense ``weight`` parameter and a boolean ``mask``
-  buffer of the same shape; the forward pass multiplies them, so inactive weights get exactly zero
-  gradient. Sparsity saves nothing on the clock (≈1.0–1.2× a dense layer) but every operation is
-  dense and simple; best for small layers and high densities.
-- ``csr`` (:class:`~sparse_rl.sparse.csr.CSRSparseLinear`): only the active weights are stored, in a
-  ``values`` parameter of fixed length ``nnz`` (so the optimizer's state is ``nnz`` long too), with
-  their positions in a ``flat_index`` buffer; forward and backward use sparse kernels
-  (:mod:`~sparse_rl.sparse.kernels`). ``weight`` and ``mask`` are read-only dense views built on
-  demand.
-- ``auto`` picks per layer with :func:`resolve_backend`.
-
-Topology updates go through one interface on both: :meth:`SparseLinear.replace_connections`
-moves connections and returns the parameter and the flat slots whose optimizer state must be
-reset; :meth:`SparseLinear.follow_topology_` makes a target network's layer take another layer's
-connections. Parameters are never replaced, so optimizers built once keep working.
-"""
+``SparseLinear(...)`` builds the subclass of the chosen backend, looked up by name in
+:mod:`~sparse_rl.sparse.layers.backends` (where each backend class registers itself): this module
+imports no backend, so there is no import cycle."""
 
 from __future__ import annotations
 
@@ -27,18 +13,10 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from sparse_rl.sparse.validation import check_choice, check_density
-
-#: the storage backends, and ``auto`` (chosen per layer by :func:`resolve_backend`)
-BACKENDS = ("auto", "masked", "csr")
-#: ``auto`` uses ``csr`` for layers with at least this many inputs…
-AUTO_MIN_INPUTS = 256
-#: …and at most this density (see :func:`resolve_backend` for the measurements behind the rule)
-AUTO_MAX_DENSITY = 0.3
-
+from sparse_rl._util.validation import check_choice, check_density
+from sparse_rl.sparse.layers.backends import backend_class, resolve_backend
 
 #: weight initialisations of a sparse layer (see :class:`SparseLinear`)
 INITS = ("active_fan_in", "dense_fan_in")
@@ -78,49 +56,13 @@ def random_mask(
     return mask.view(shape)
 
 
-def resolve_backend(backend: str, in_features: int, out_features: int, density: float) -> str:
-    """The storage backend (``masked`` or ``csr``) a layer of this shape and density uses.
-
-    ``auto`` chooses ``csr`` when the layer has at least :data:`AUTO_MIN_INPUTS` (256) inputs and
-    a density of at most :data:`AUTO_MAX_DENSITY` (0.3), else ``masked``. The rule picks the faster
-    of the two, measured with ``scripts/bench_layer.py`` (``docs/bench_layer.json``: one torch
-    thread on a 2-core CPU, batch 256, 256 outputs, forward + backward + Adam step, as a multiple of
-    a dense ``nn.Linear`` timed in the same rounds, with the native kernels of
-    :mod:`~sparse_rl.sparse.native`):
-
-    - ``masked`` costs about 1.0–1.5× dense at every size and density below 1 (the mask multiply, and
-      Adam's step over the dense weight);
-    - ``csr`` costs 1.3–1.6× at 17 inputs (per-call overhead of a tiny product); at 256 inputs
-      ≈1.0–1.2× at densities 0.2–0.3 and 0.7–0.9× at 0.1 and below; from 1,700 inputs 0.9–1.1× at
-      0.3, 0.6–0.8× at 0.2, 0.5–0.6× at 0.1, 0.33–0.43× at 0.05 and 0.25–0.36× at 0.02; dense
-      (density 1) it loses (2–2.7×).
-
-    An unknown name raises ``ValueError`` listing the known ones.
-
-    :param backend: ``auto``, ``masked`` or ``csr``
-    :param in_features: the layer's inputs
-    :param out_features: the layer's outputs (not used by the rule today)
-    :param density: the layer's density
-    """
-    check_choice(backend, BACKENDS, "sparse layer backend")
-    if backend != "auto":
-        return backend
-    return "csr" if in_features >= AUTO_MIN_INPUTS and density <= AUTO_MAX_DENSITY else "masked"
-
-
-def _backend_class(name: str) -> type[SparseLinear]:
-    if name == "csr":
-        from sparse_rl.sparse.csr import CSRSparseLinear  # csr.py imports this module
-
-        return CSRSparseLinear
-    return MaskedSparseLinear
-
-
 class SparseLinear(nn.Module):
     """A linear layer ``y = x (W ⊙ M)ᵀ + b`` that keeps a fixed number of connections active.
 
     ``SparseLinear(...)`` builds the subclass of the chosen ``backend``:
-    :class:`MaskedSparseLinear` or :class:`~sparse_rl.sparse.csr.CSRSparseLinear`. Both have the
+    :class:`~sparse_rl.sparse.layers.masked.MaskedSparseLinear` or
+    :class:`~sparse_rl.sparse.layers.csr.CSRSparseLinear` (registered in
+    :mod:`~sparse_rl.sparse.layers.backends`; this module imports neither). Both have the
     same interface; ``isinstance(layer, SparseLinear)`` holds for both.
 
     **Initialisation** (identical on both backends, draw for draw, so that the same seed gives the
@@ -144,8 +86,9 @@ class SparseLinear(nn.Module):
     :param out_features: size of each output sample
     :param density: fraction of active connections, in (0, 1]
     :param bias: whether the layer learns an additive bias (the bias is always dense)
-    :param backend: ``masked``, ``csr`` or ``auto`` (see :func:`resolve_backend`); ``None`` means
-        the class's own backend (``masked`` for ``SparseLinear`` itself)
+    :param backend: ``masked``, ``csr`` or ``auto`` (see
+        :func:`~sparse_rl.sparse.layers.backends.resolve_backend`); ``None`` means the class's own
+        backend (``masked`` for ``SparseLinear`` itself)
     :param device: where the parameters live
     :param dtype: the parameters' dtype
     :param generator: random generator for the mask and weights (torch's global RNG when ``None``)
@@ -165,7 +108,7 @@ class SparseLinear(nn.Module):
             bound = inspect.signature(SparseLinear.__init__).bind(None, *args, **kwargs).arguments
             density = check_density(bound.get("density", 1.0))
             backend = bound.get("backend") or SparseLinear.backend
-            cls = _backend_class(resolve_backend(backend, bound["in_features"], bound["out_features"], density))
+            cls = backend_class(resolve_backend(backend, bound["in_features"], bound["out_features"], density))
         return super().__new__(cls)
 
     def __init__(
@@ -393,90 +336,3 @@ class SparseLinear(nn.Module):
         )
 
 
-class MaskedSparseLinear(SparseLinear):
-    """The ``masked`` backend: a dense ``weight`` parameter and a boolean ``mask`` buffer; the
-    forward pass uses ``weight ⊙ mask``. Arguments as :class:`SparseLinear`."""
-
-    backend: ClassVar[str] = "masked"
-
-    weight: nn.Parameter
-
-    def _init_storage(self, device: torch.device | str | None, dtype: torch.dtype | None) -> None:
-        self.weight = nn.Parameter(
-            torch.empty((self.out_features, self.in_features), device=device, dtype=dtype))
-        self.register_buffer(
-            "mask", torch.ones((self.out_features, self.in_features), dtype=torch.bool, device=device))
-
-    def _init_connections(self, mask: torch.Tensor, weight: torch.Tensor) -> None:
-        self.mask.copy_(mask)
-        self.weight.copy_(weight)
-
-    def _copy_dense_(self, weight: torch.Tensor) -> None:
-        with torch.no_grad():
-            self.weight.copy_(weight)
-
-    def _convert_state_dict_(self, state_dict: dict[str, Any], prefix: str) -> bool:
-        values, flat_index = prefix + "values", prefix + "flat_index"
-        if values not in state_dict or flat_index not in state_dict or prefix + "weight" in state_dict:
-            return False
-        active, index = state_dict.pop(values), state_dict.pop(flat_index).long()
-        size = self.out_features * self.in_features
-        weight = active.new_zeros(size).index_copy_(0, index, active)
-        mask = torch.zeros(size, dtype=torch.bool, device=index.device).index_fill_(0, index, True)
-        state_dict[prefix + "weight"] = weight.view(self.out_features, self.in_features)
-        state_dict[prefix + "mask"] = mask.view(self.out_features, self.in_features)
-        return True
-
-    @property
-    def nnz(self) -> int:
-        """Number of active connections."""
-        return int(self.mask.count_nonzero().item())
-
-    def active_positions(self) -> torch.Tensor:
-        """The flat positions of the active connections, increasing."""
-        return self.mask.reshape(-1).nonzero().squeeze(1)
-
-    def active_values(self) -> torch.Tensor:
-        """The active weights, in the order of :meth:`active_positions` (detached)."""
-        return self.weight.detach()[self.mask]
-
-    def abs_weight_sum(self) -> float:
-        """The sum of |w| over the active connections (inactive weights are exactly zero)."""
-        return float(self.weight.detach().abs().sum().item())
-
-    def apply_mask_(self) -> None:
-        """Set inactive weights to exactly zero, in place."""
-        with torch.no_grad():
-            self.weight.mul_(self.mask)
-
-    def set_mask_(self, mask: torch.Tensor) -> None:
-        """Replace the mask's contents in place (the buffer object stays) and zero inactive weights."""
-        if mask.shape != self.mask.shape:
-            raise ValueError(f"mask must have shape {tuple(self.mask.shape)}, got {tuple(mask.shape)}")
-        self.mask.copy_(mask.to(dtype=torch.bool))
-        self.apply_mask_()
-
-    @torch.no_grad()
-    def replace_connections(self, dropped: torch.Tensor, grown: torch.Tensor) -> tuple[nn.Parameter, torch.Tensor]:
-        """Move connections (see :meth:`SparseLinear.replace_connections`); returns ``weight`` and
-        the dropped and grown flat positions."""
-        self._check_replacement(dropped, grown)
-        mask = self.mask.view(-1)
-        if not bool(mask[dropped].all()):
-            raise ValueError("dropped positions must be active connections")
-        if bool(mask[grown].any()):
-            raise ValueError("grown positions must be inactive connections")
-        mask[dropped] = False
-        mask[grown] = True
-        changed = torch.cat([dropped, grown])
-        self.weight.view(-1)[changed] = 0
-        if self.weight.grad is not None:
-            self.weight.grad.view(-1)[changed] = 0
-        return self.weight, changed
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Apply the masked linear map to ``x`` of shape (..., in_features)."""
-        weight = self.weight * self.mask
-        if self._capture_armed and weight.requires_grad:
-            weight.register_hook(self._store_dense_grad)
-        return F.linear(x, weight, self.bias)

@@ -1,0 +1,183 @@
+"""Building what a run trains: the vectorized env (:func:`build_env`) and the agent
+(:func:`agent_class`, :func:`agent_kwargs`, :func:`build_model`) from an
+:class:`~sparse_rl.experiment.config.ExperimentConfig`."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from sparse_rl.experiment.config import ExperimentConfig
+from sparse_rl.experiment.errors import ConfigError
+
+#: config keys a resumed run may change (anything else must equal the checkpoint's config)
+
+
+
+def build_env(config: ExperimentConfig, seed: int, permuted: bool | None = None, training: bool = False,
+              render_mode: str | None = None) -> Any:
+    """A VecEnv (each env with SB3's ``Monitor``) of the configured environment: one env in a
+    ``DummyVecEnv``, or for training (``training=True``) the config's ``n_envs`` in its ``vec_env``
+    class, env ``i`` seeded with ``seed + i``.
+
+    :param config: the experiment
+    :param seed: seeds its resets, action space and noise
+    :param permuted: for an env with a feature permutation, force the phase (``True``: permuted from
+        the start, ``False``: never); ``None`` keeps the config's schedule
+    :param training: build the training envs (``n_envs``, ``vec_env``) instead of one
+    :param render_mode: gymnasium's ``render_mode`` (e.g. ``rgb_array`` for videos)
+    :raises ConfigError: if the env cannot be built
+    """
+    from stable_baselines3.common.monitor import Monitor
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+
+    env_config = config.env
+    if permuted is not None and env_config.permute_at_step is not None:
+        env_config = dataclasses.replace(env_config, permute_at_step=0 if permuted else None)
+    if render_mode is not None:
+        env_config = dataclasses.replace(env_config, make_kwargs={**env_config.make_kwargs, "render_mode": render_mode})
+    n_envs = config.n_envs if training else 1
+    first = _make_one_env(config.env.id, env_config, seed)  # built here: a config error shows before any process
+    factories = [lambda: Monitor(first)] + [
+        (lambda i=i: Monitor(_make_one_env(config.env.id, env_config, seed + i))) for i in range(1, n_envs)]
+    if training and config.vec_env == "subproc":
+        first.close()
+        factories[0] = lambda: Monitor(_make_one_env(config.env.id, env_config, seed))
+        vec_env = SubprocVecEnv(factories)
+    else:
+        vec_env = DummyVecEnv(factories)
+    vec_env.seed(seed)
+    return vec_env
+
+
+def _make_one_env(env_id: str, env_config: Any, seed: int) -> Any:
+    from sparse_rl.envs.factory import make_env
+
+    try:
+        return make_env(env_config, seed=seed)
+    except (ValueError, TypeError, ImportError) as error:
+        raise ConfigError(f"env: cannot build {env_id!r}: {' '.join(str(error).split())}") from None
+    except Exception as error:  # noqa: BLE001 - gymnasium raises many kinds (e.g. a missing dependency)
+        raise ConfigError(f"env: cannot build {env_id!r}: {type(error).__name__}: {error}") from None
+
+
+def agent_class(config: ExperimentConfig) -> type:
+    """:class:`~sparse_rl.agents.SparseSAC` or :class:`~sparse_rl.agents.SparseTD3`; with
+    ``agent.implementation: sb3``, ``stable_baselines3.SAC`` or ``TD3``.
+
+    :param config: the experiment
+    """
+    from sparse_rl.agents.loading import agent_class as _agent_class
+
+    return _agent_class(config.agent.algorithm, config.agent.implementation)
+
+
+def agent_kwargs(config: ExperimentConfig, n_actions: int) -> dict[str, Any]:
+    """Keyword arguments of the agent's constructor from the config (``policy``/``env`` aside).
+
+    :param config: the experiment
+    :param n_actions: the action dimension (for the exploration noise)
+    """
+    import torch.nn as nn
+
+    kwargs = {key: value for key, value in config.agent.hyperparams.items() if key != "policy_kwargs"}
+    policy_kwargs = dict(config.agent.hyperparams.get("policy_kwargs") or {})
+    if config.net_arch is not None:
+        policy_kwargs["net_arch"] = config.net_arch
+    activations = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU, "gelu": nn.GELU,
+                   "silu": nn.SiLU}
+    if isinstance(policy_kwargs.get("activation_fn"), str):
+        policy_kwargs["activation_fn"] = activations[policy_kwargs["activation_fn"]]
+    if isinstance(policy_kwargs.get("net_arch"), tuple):
+        policy_kwargs["net_arch"] = list(policy_kwargs["net_arch"])
+    if isinstance(kwargs.get("train_freq"), list):
+        kwargs["train_freq"] = tuple(kwargs["train_freq"])
+    kwargs.update(policy_kwargs=policy_kwargs, action_noise=action_noise(config, n_actions),
+                  sparsity=config.sparsity, seed=config.seed, device=config.device, verbose=config.run.verbose)
+    if config.agent.implementation == "sb3":
+        del kwargs["sparsity"]
+        kwargs.pop("store_noise", None)
+    return kwargs
+
+
+def sb3_replay_buffer(config: ExperimentConfig, env: Any) -> dict[str, Any]:
+    """For ``agent.implementation: sb3`` on an extremely noisy env: the ``replay_buffer_class`` /
+    ``replay_buffer_kwargs`` that keep SB3's agent from storing the noise (as SparseSAC/SparseTD3
+    do by themselves); empty without noise or with ``agent.hyperparams.store_noise: true``.
+
+    :param config: the experiment
+    :param env: the training VecEnv
+    """
+    from sparse_rl.agents.buffers import NoiseFreeReplayBuffer
+
+    if config.agent.hyperparams.get("store_noise"):
+        return {}
+    buffer_kwargs = NoiseFreeReplayBuffer.from_env(env)
+    if buffer_kwargs is None:
+        return {}
+    return {"replay_buffer_class": NoiseFreeReplayBuffer, "replay_buffer_kwargs": buffer_kwargs}
+
+
+def action_noise(config: ExperimentConfig, n_actions: int) -> Any:
+    """The exploration noise object for ``agent.action_noise`` (``None`` if not set).
+
+    :param config: the experiment
+    :param n_actions: the action dimension
+    """
+    from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
+
+    noise = config.agent.action_noise
+    if noise is None:
+        return None
+    kind = {"normal": NormalActionNoise, "ornstein_uhlenbeck": OrnsteinUhlenbeckActionNoise}[noise.kind]
+    return kind(mean=np.zeros(n_actions), sigma=noise.sigma * np.ones(n_actions))
+
+
+def build_model(config: ExperimentConfig, env: Any) -> Any:
+    """A new agent for ``config`` on ``env``.
+
+    :param config: the experiment
+    :param env: the training VecEnv
+    :raises ConfigError: if SB3 rejects a hyperparameter value
+    """
+    cls = agent_class(config)
+    kwargs = agent_kwargs(config, int(np.prod(env.action_space.shape)))
+    if config.agent.implementation == "sb3":
+        kwargs.update(sb3_replay_buffer(config, env))
+    try:
+        return cls("MlpPolicy", env, **kwargs)
+    except (ValueError, TypeError, AssertionError, KeyError) as error:
+        raise ConfigError(f"cannot build a {cls.__name__} from agent.hyperparams / sparsity / net_arch: "
+                          f"{type(error).__name__}: {' '.join(str(error).split())}") from None
+
+
+def _set_threads(config: ExperimentConfig) -> None:
+    """Set torch's threads, and check the device (before anything is built)."""
+    check_device(config)
+    if config.torch_threads is not None:
+        import torch
+
+        torch.set_num_threads(config.torch_threads)
+
+
+def check_device(config: ExperimentConfig) -> None:
+    """A :class:`ConfigError` if ``device`` names an accelerator this machine lacks (torch would
+    otherwise fail late, or SB3 fall back to the CPU without a word).
+
+    :param config: the experiment
+    """
+    import torch
+
+    device = config.device
+    if device.startswith("cuda"):
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device is {device!r} but torch finds no CUDA GPU here (torch {torch.__version__}); "
+                              "use device: cpu, or auto")
+        if index >= torch.cuda.device_count():
+            raise ConfigError(f"device is {device!r} but this machine has {torch.cuda.device_count()} CUDA GPU(s); "
+                              f"use cuda:0..cuda:{torch.cuda.device_count() - 1}")
+    if device == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise ConfigError("device is 'mps' but torch finds no Apple GPU (MPS) here; use device: cpu, or auto")
