@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -98,6 +99,13 @@ def run_cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
     return run
 
 
+def _default_sigint() -> None:
+    """In the child: Ctrl-C as in a terminal. A test run started in the background (``pytest &``, or
+    a CI runner that ignores SIGINT) would otherwise hand its ignored SIGINT down, and the CLI leaves
+    a process that ignores SIGINT alone (as ``nohup`` users expect)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture
 def start_cli(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[str]]]:
     """Start ``python -m sparse_rl.cli ARGS`` in the background (cwd ``tmp_path``); the caller
@@ -106,7 +114,8 @@ def start_cli(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[str]]]:
 
     def start(*args: str) -> subprocess.Popen[str]:
         process = subprocess.Popen([sys.executable, "-m", "sparse_rl.cli", *map(str, args)], cwd=tmp_path,
-                                   env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                   env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   preexec_fn=_default_sigint)
         started.append(process)
         return process
 
