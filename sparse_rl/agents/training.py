@@ -47,6 +47,7 @@ class SparseTrainingMixin:
     sparsity: SparsityConfig
     topology_updaters: dict[str, TopologyUpdater]
     topology_state: dict[str, Any] | None = None
+    _scales_measured_at: int | None = None
     planned_gradient_steps: int | None = None
 
     def __init__(self, policy: Any, env: Any, *args: Any,
@@ -146,22 +147,26 @@ class SparseTrainingMixin:
         if not self._logged_initial_sparsity:
             self._record_sparsity()
             self._logged_initial_sparsity = True
+        updated = False
         for name, updater in self.topology_updaters.items():
             update = updater.step(gradient_steps)
             if update is not None:
+                updated = True
                 self.logger.record(f"sparsity/{name}/changed", update.changed)  # type: ignore[attr-defined]
                 self.logger.record(f"sparsity/{name}/drop_fraction", update.drop_fraction)  # type: ignore[attr-defined]
-                self._record_sparsity()
                 for listener in self._topology_listeners:
                     listener(name, update)
+        if updated:  # once per call, however many updaters moved connections
+            self._record_sparsity()
 
     @torch.no_grad()
     def _measure_input_scales(self, samples: int = 1024) -> None:
         """Give each input layer the root mean square of its inputs (observations; for the critics
         the actions after them), measured on a batch of the replay buffer."""
         buffer = getattr(self, "replay_buffer", None)
-        if buffer is None or buffer.size() == 0:
-            return
+        if buffer is None or buffer.size() == 0 or self._scales_measured_at == self.num_timesteps:  # type: ignore[attr-defined]
+            return  # measured already for this step (the actor's and the critic's updates share it)
+        self._scales_measured_at = self.num_timesteps  # type: ignore[attr-defined]
         batch = buffer.sample(min(samples, buffer.size() * buffer.n_envs))
         observations = batch.observations.float()
         observation_rms = observations.pow(2).mean(dim=0).sqrt()
