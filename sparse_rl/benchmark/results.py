@@ -213,10 +213,13 @@ def write_summary(records: Sequence[Mapping[str, Any]], path: str | Path, *, nam
         "bootstrap confidence interval of the mean over seeds (10,000 resamples) and the interquartile mean "
         "(IQM: mean of the middle 50%; equal to the mean for fewer than 4 seeds). *AUC* is the area under the "
         "evaluation curve divided by its span in steps (the curve's mean height). *Weights % of dense*: the "
-        "weights that exist in actor and critics against the same networks fully dense. *Real-share*: the "
-        "share of the actor's input-layer connections on real (non-noise) features at the end (sparse agents "
-        "on noisy envs only). *Steps/s*: env steps per second over the run (the random warm-up included, "
-        "evaluations excluded), one torch thread per run.\n")
+        "weights that exist in actor and critics against the same networks fully dense. *In-degree real / "
+        "noise*: at the last evaluation, the mean number of connections of a real and of a noise input column "
+        "and their ratio (Grooten et al.'s metric; both start at the layer's density times its outputs), for "
+        "the actor and averaged over the Q-networks (sparse agents on noisy envs only). *Top-n_real "
+        "precision*: the share of real features among the n_real strongest inputs (sum of |w|). *Steps/s*: "
+        "env steps per second over the run (the random warm-up included, evaluations excluded), one torch "
+        "thread per run.\n")
     if plots:
         parts.append("## Learning curves\n")
         for plot in plots:
