@@ -211,3 +211,19 @@ class NoiseFreeReplayBuffer(ReplayBuffer):
         arrays = (self.observations, self.next_observations, self.actions, self.rewards, self.dones, self.timeouts,
                   self.noise_index, self.obs_permuted, self.next_obs_permuted)
         return int(sum(array.nbytes for array in arrays))
+
+
+def noise_free_buffer_args(env: VecEnv, store_noise: bool = False) -> dict[str, Any]:
+    """The ``replay_buffer_class`` / ``replay_buffer_kwargs`` that keep an agent (SparseSAC,
+    SparseTD3, or SB3's own) from storing an extremely noisy env's noise: empty without a
+    ``NoisyObservation`` or with ``store_noise``. The one place that makes this choice.
+
+    :param env: the training VecEnv
+    :param store_noise: store the noise like SB3 does after all
+    """
+    if store_noise:
+        return {}
+    buffer_kwargs = NoiseFreeReplayBuffer.from_env(env)
+    if buffer_kwargs is None:
+        return {}
+    return {"replay_buffer_class": NoiseFreeReplayBuffer, "replay_buffer_kwargs": buffer_kwargs}

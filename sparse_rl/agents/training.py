@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from stable_baselines3.common.type_aliases import MaybeCallback
 
-from sparse_rl.agents.buffers import NoiseFreeReplayBuffer
+from sparse_rl.agents.buffers import NoiseFreeReplayBuffer, noise_free_buffer_args
 from sparse_rl.agents.networks import input_layers, linear_layers, policy_networks
 from sparse_rl.agents.policies import SparsePolicyMixin
 from sparse_rl.agents.sparsity import SparsityConfig, resolve_sparsity
@@ -79,12 +79,12 @@ class SparseTrainingMixin:
     def _choose_replay_buffer(self) -> None:
         """Use :class:`NoiseFreeReplayBuffer` on an extremely noisy env unless told to store the noise
         (``store_noise=True``) or given another buffer class."""
-        if self.store_noise or self.replay_buffer_class is not None or self.env is None:  # type: ignore[attr-defined]
+        if self.replay_buffer_class is not None or self.env is None:  # type: ignore[attr-defined]
             return
-        buffer_kwargs = NoiseFreeReplayBuffer.from_env(self.env)  # type: ignore[attr-defined]
-        if buffer_kwargs is not None:
-            self.replay_buffer_class = NoiseFreeReplayBuffer
-            self.replay_buffer_kwargs = {**self.replay_buffer_kwargs, **buffer_kwargs}  # type: ignore[has-type]
+        args = noise_free_buffer_args(self.env, self.store_noise)  # type: ignore[attr-defined]
+        if args:
+            self.replay_buffer_class = args["replay_buffer_class"]
+            self.replay_buffer_kwargs = {**self.replay_buffer_kwargs, **args["replay_buffer_kwargs"]}  # type: ignore[has-type]
 
     def _build_topology_updaters(self) -> None:
         schedule = self.sparsity.schedule(self.planned_gradient_steps)

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from sparse_rl.agents.buffers import noise_free_buffer_args
 from sparse_rl.experiment.config import ExperimentConfig
 from sparse_rl.experiment.errors import ConfigError
 
@@ -110,14 +111,7 @@ def sb3_replay_buffer(config: ExperimentConfig, env: Any) -> dict[str, Any]:
     :param config: the experiment
     :param env: the training VecEnv
     """
-    from sparse_rl.agents.buffers import NoiseFreeReplayBuffer
-
-    if config.agent.hyperparams.get("store_noise"):
-        return {}
-    buffer_kwargs = NoiseFreeReplayBuffer.from_env(env)
-    if buffer_kwargs is None:
-        return {}
-    return {"replay_buffer_class": NoiseFreeReplayBuffer, "replay_buffer_kwargs": buffer_kwargs}
+    return noise_free_buffer_args(env, bool(config.agent.hyperparams.get("store_noise")))
 
 
 def action_noise(config: ExperimentConfig, n_actions: int) -> Any:
