@@ -8,7 +8,7 @@ import pickle
 import numpy as np
 import pytest
 
-from sparse_rl.envs import noise as noise_module
+from sparse_rl.envs import distributions as noise_module  # where the registry lives
 from sparse_rl.envs.noise import (
     NOISE_DISTRIBUTIONS,
     IndexedNoise,
