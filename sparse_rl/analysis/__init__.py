@@ -2,8 +2,9 @@
 
 - :mod:`~sparse_rl.analysis.metrics`: pure functions (in-degree, strength, real share, strength
   ranking, top-k precision/recall) and :class:`FeatureConnectivity`, one network's result;
-- :mod:`~sparse_rl.analysis.snapshots`: :class:`ConnectivitySnapshotCallback`, the cheap
-  per-feature snapshots written during training, and reading them back;
+- :mod:`~sparse_rl.analysis.snapshots`: the cheap per-feature snapshots (format, reading back);
+  :mod:`~sparse_rl.analysis.snapshot_callback`: :class:`ConnectivitySnapshotCallback`, which writes
+  them during training;
 - :mod:`~sparse_rl.analysis.loading`: run directories, saved models and checkpoints;
 - :mod:`~sparse_rl.analysis.plots`: matplotlib plots (Figures; no backend forced);
 - :mod:`~sparse_rl.analysis.report`: :func:`analyze_run`, from a run directory to plots, tables
@@ -29,7 +30,7 @@ from sparse_rl.analysis.metrics import (
 )
 
 _LAZY = {
-    "ConnectivitySnapshotCallback": "sparse_rl.analysis.snapshots",
+    "ConnectivitySnapshotCallback": "sparse_rl.analysis.snapshot_callback",
     "ConnectivitySnapshot": "sparse_rl.analysis.snapshots",
     "ConnectivitySeries": "sparse_rl.analysis.snapshots",
     "load_snapshots": "sparse_rl.analysis.snapshots",

@@ -187,7 +187,7 @@ class _Session:
         if not self.config.snapshots.enabled:
             return None
         try:
-            from sparse_rl.analysis.snapshots import ConnectivitySnapshotCallback
+            from sparse_rl.analysis.snapshot_callback import ConnectivitySnapshotCallback
         except ImportError:  # the analysis package is optional for training
             print("warning: sparse_rl.analysis.snapshots is not available; no connectivity snapshots",
                   file=sys.stderr)

@@ -33,7 +33,7 @@ def make_run(run_dir: Path, sparsity: Any, steps: int, every_n_steps: int | None
     """Train a tiny SparseSAC with the snapshot callback into a fake run directory (config.yaml,
     connectivity/, model.zip) and return it."""
     from sparse_rl.agents import SparseSAC
-    from sparse_rl.analysis.snapshots import ConnectivitySnapshotCallback
+    from sparse_rl.analysis.snapshot_callback import ConnectivitySnapshotCallback
     from sparse_rl.envs import make_env
 
     env_config = dict(env or ENV)

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from sparse_rl.analysis.metrics import FeatureConnectivity
+from sparse_rl.analysis.snapshot_callback import ConnectivitySnapshotCallback
 from sparse_rl.analysis.snapshots import (
     ConnectivitySeries,
     ConnectivitySnapshot,
-    ConnectivitySnapshotCallback,
     delete_snapshots_after,
     load_snapshots,
     read_snapshot,
