@@ -14,7 +14,7 @@ import torch
 
 from sparse_rl.agents import SparseSAC
 from sparse_rl.envs.factory import EnvConfig, make_env
-from sparse_rl.experiment.callbacks import CheckpointCallback, MetricsLog, NanGuardCallback, crossed
+from sparse_rl.experiment.callbacks import CheckpointCallback, NanGuardCallback, crossed
 from sparse_rl.experiment.checkpoint import (
     CheckpointError,
     capture_rng,
@@ -28,6 +28,7 @@ from sparse_rl.experiment.checkpoint import (
     restore_rng,
     write_checkpoint,
 )
+from sparse_rl.experiment.logs import MetricsLog
 
 
 def _tiny_model(steps: int = 0) -> SparseSAC:

@@ -13,9 +13,6 @@ from typing import Any
 
 import numpy as np
 
-from sparse_rl.experiment.callbacks import (
-    MetricsLog,
-)
 from sparse_rl.experiment.checkpoint import (
     CHECKPOINTS,
     RNG_FILE,
@@ -34,6 +31,7 @@ from sparse_rl.experiment.errors import ConfigError, UserError
 
 #: config keys a resumed run may change (anything else must equal the checkpoint's config)
 from sparse_rl.experiment.factory import _set_threads, action_noise, agent_class, build_env, build_model
+from sparse_rl.experiment.logs import MetricsLog
 from sparse_rl.experiment.resources import check_resources
 from sparse_rl.experiment.rundir import (
     CONFIG_FILE,

@@ -18,12 +18,9 @@ from sparse_rl.experiment.callbacks import (
     EvalCallback,
     InterruptCallback,
     Interrupted,
-    MetricsLog,
     NanGuardCallback,
     ProgressBarCallback,
     RefillAfterPermutation,
-    TopologyLog,
-    filtering_columns,
 )
 from sparse_rl.experiment.checkpoint import (
     CHECKPOINTS,
@@ -36,6 +33,7 @@ from sparse_rl.experiment.errors import UserError
 
 #: config keys a resumed run may change (anything else must equal the checkpoint's config)
 from sparse_rl.experiment.factory import _set_threads, build_env, build_model
+from sparse_rl.experiment.logs import METRICS_FIELDS, MetricsLog, TopologyLog, filtering_columns
 from sparse_rl.experiment.resources import check_resources
 from sparse_rl.experiment.rundir import (
     CONNECTIVITY_DIR,
@@ -318,8 +316,6 @@ def _env_attribute(env: Any, name: str, default: Any) -> Any:
 
 
 def _metric_fields(model: Any) -> list[str]:
-    from sparse_rl.experiment.callbacks import METRICS_FIELDS
-
     return [*METRICS_FIELDS, *filtering_columns(model)]
 
 
