@@ -180,18 +180,40 @@ class NoiseFreeReplayBuffer(ReplayBuffer):
     def _get_samples(self, batch_inds: np.ndarray, env: VecNormalize | None = None) -> ReplayBufferSamples:
         env_indices = np.random.randint(0, high=self.n_envs, size=(len(batch_inds),))
         next_index = self.noise_index[batch_inds, env_indices]
-        obs = self.rebuild(self.observations[batch_inds, env_indices], next_index - np.uint64(1), env_indices,
-                           self.obs_permuted[batch_inds, env_indices])
-        next_obs = self.rebuild(self.next_observations[batch_inds, env_indices], next_index, env_indices,
-                                self.next_obs_permuted[batch_inds, env_indices])
+        parts = ((self.observations[batch_inds, env_indices], next_index - np.uint64(1),
+                  self.obs_permuted[batch_inds, env_indices]),
+                 (self.next_observations[batch_inds, env_indices], next_index,
+                  self.next_obs_permuted[batch_inds, env_indices]))
+        if env is None and self.n_envs == 1:  # straight into the kernels' layout
+            obs, next_obs = (self.rebuild_feature_major(real, indices, permuted) for real, indices, permuted in parts)
+        else:
+            obs, next_obs = (self._feature_major(self._normalize_obs(self.rebuild(real, indices, env_indices, permuted),
+                                                                     env))
+                             for real, indices, permuted in parts)
         data = (
             self.actions[batch_inds, env_indices, :],
             (self.dones[batch_inds, env_indices] * (1 - self.timeouts[batch_inds, env_indices])).reshape(-1, 1),
             self._normalize_reward(self.rewards[batch_inds, env_indices].reshape(-1, 1), env),
         )
         actions, dones, rewards = map(self.to_torch, data)
-        return ReplayBufferSamples(self._feature_major(self._normalize_obs(obs, env)), actions,
-                                   self._feature_major(self._normalize_obs(next_obs, env)), dones, rewards)
+        return ReplayBufferSamples(obs, actions, next_obs, dones, rewards)
+
+    def rebuild_feature_major(self, real: np.ndarray, indices: np.ndarray, permuted: np.ndarray) -> torch.Tensor:
+        """What :meth:`rebuild` and :meth:`_feature_major` make together (one env, no VecNormalize),
+        built feature-major from the start: the real features' rows copied, the noise rows written
+        by the noise stream in place (:meth:`~sparse_rl.envs.noise.NoiseStream.many_feature_major`:
+        natively, threaded, for the default noise), then the permuted observations' columns
+        reordered. The same numbers, without a row-major batch and its transposing copy."""
+        assert self.noise_streams is not None
+        batch, features = len(real), self.full_observation_space.shape[0]
+        padded = np.empty((features, feature_major_stride(batch)), dtype=np.float32)[:, :batch]
+        padded[: self.n_real] = real.T
+        self.noise_streams[0].many_feature_major(indices, padded[self.n_real:])
+        rows = np.flatnonzero(permuted)
+        permutation = self.permutations[0]
+        if rows.size and permutation is not None:
+            padded[:, rows] = padded[np.ix_(permutation, rows)]
+        return torch.from_numpy(padded).to(self.device).t()
 
     def _feature_major(self, observations: np.ndarray) -> torch.Tensor:
         """``observations`` (batch × features) as a tensor on the buffer's device whose memory is

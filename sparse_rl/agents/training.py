@@ -27,7 +27,7 @@ from sparse_rl.agents.networks import input_layers, linear_layers, policy_networ
 from sparse_rl.agents.policies import SparsePolicyMixin
 from sparse_rl.agents.sparsity import SparsityConfig, resolve_sparsity
 from sparse_rl.sparse.connectivity import FilteringMetrics, filtering_metrics
-from sparse_rl.sparse.layers import SparseLinear
+from sparse_rl.sparse.layers import SparseLinear, layers_built_for
 from sparse_rl.sparse.topology import TopologyUpdate, TopologyUpdater, sparse_layers
 
 TopologyListener = Callable[[str, TopologyUpdate], None]
@@ -67,7 +67,8 @@ class SparseTrainingMixin:
     # -- construction -------------------------------------------------------------------------
     def _setup_model(self) -> None:
         self._choose_replay_buffer()
-        super()._setup_model()  # type: ignore[misc]
+        with layers_built_for(self.device):  # type: ignore[attr-defined]  # `auto` backends pick for it
+            super()._setup_model()  # type: ignore[misc]
         if not hasattr(self, "_topology_listeners"):
             self._topology_listeners = []
         self._build_topology_updaters()

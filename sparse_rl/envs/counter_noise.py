@@ -35,9 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sparse_rl.sparse.native import build_library
+from sparse_rl.sparse.native import kernel_threads, load_library
 
-__all__ = ["KINDS", "counter_noise", "counter_noise_numpy", "native_counter_noise"]
+__all__ = ["KINDS", "counter_noise", "counter_noise_feature_major", "counter_noise_numpy", "native_counter_noise"]
 
 #: what the function draws, by name: the kernel's ``kind`` code
 KINDS = {"normal": 0, "uniform": 1}
@@ -131,29 +131,36 @@ def native_counter_noise() -> ctypes.CDLL | None:
     if os.environ.get("SPARSE_RL_NATIVE", "1").strip().lower() in ("0", "false", "no", "off"):
         return None
     try:
-        library = ctypes.CDLL(str(build_library(SOURCE, extra_flags=("-ffp-contract=off", "-fno-math-errno"))))
+        library, _ = load_library(SOURCE, extra_flags=("-ffp-contract=off", "-fno-math-errno"))
     except (OSError, RuntimeError, subprocess.SubprocessError) as error:
         warnings.warn(f"sparse_rl: native noise kernel unavailable ({error}); regenerating noise with numpy, "
                       "which is slower (same numbers)", RuntimeWarning, stacklevel=2)
         return None
     function = library.sparse_rl_counter_noise
     function.argtypes = [ctypes.c_uint64, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_int32,
-                         ctypes.c_void_p, ctypes.c_int64]
+                         ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64]
     function.restype = None
+    transposed = library.sparse_rl_counter_noise_feature_major
+    transposed.argtypes = function.argtypes
+    transposed.restype = None
     return library
 
 
-def counter_noise(key: int, indices: np.ndarray, size: int, kind: str, out: np.ndarray | None = None) -> np.ndarray:
+def counter_noise(key: int, indices: np.ndarray, size: int, kind: str, out: np.ndarray | None = None,
+                  threads: int | None = None) -> np.ndarray:
     """Standard normal (``kind="normal"``) or U[0, 1) (``"uniform"``) noise of each observation
     index: float32, shape ``(len(indices), size)``, written into ``out`` when given (rows may be
     strided, each row's ``size`` numbers contiguous, e.g. the noise columns of a batch). Uses the
-    native kernel when it is available, else numpy: the same numbers either way.
+    native kernel when it is available, else numpy: the same numbers either way. The kernel splits
+    the rows between up to ``threads`` threads (``None``: ``torch.get_num_threads()``); each row's
+    numbers do not depend on the thread that computes them.
 
     :param key: the 64-bit stream key (see :class:`~sparse_rl.envs.noise.CounterNoise`)
     :param indices: observation indices, integers in ``[0, 2^64)``
     :param size: features per observation
     :param kind: a key of :data:`KINDS`
     :param out: where to write
+    :param threads: threads for the native kernel (``None``: torch's intra-op thread count)
     """
     indices = np.ascontiguousarray(indices, dtype=np.uint64).reshape(-1)
     if out is None:
@@ -168,5 +175,36 @@ def counter_noise(key: int, indices: np.ndarray, size: int, kind: str, out: np.n
     if indices.size > 1 and out.strides[0] % 4:
         return counter_noise_numpy(key, indices, size, kind, out)
     library.sparse_rl_counter_noise(ctypes.c_uint64(key), indices.ctypes.data, indices.size, size, KINDS[kind],
-                                    out.ctypes.data, row_stride)
+                                    out.ctypes.data, row_stride, kernel_threads(threads))
+    return out
+
+
+def counter_noise_feature_major(key: int, indices: np.ndarray, size: int, kind: str, out: np.ndarray,
+                                threads: int | None = None) -> np.ndarray:
+    """:func:`counter_noise` written feature-major: ``out[j, i]`` is feature ``j`` of observation
+    ``indices[i]`` (``out`` float32, ``size`` × ``len(indices)``, each row contiguous, any row
+    stride): the layout in which the csr kernels read a batch, made without a row-major batch and
+    its transposing copy. The native kernel takes tiles of features on up to ``threads`` threads;
+    without it, numpy computes the same numbers.
+
+    :param key: the 64-bit stream key
+    :param indices: observation indices, integers in ``[0, 2^64)``
+    :param size: features per observation
+    :param kind: a key of :data:`KINDS`
+    :param out: where to write
+    :param threads: threads for the native kernel (``None``: torch's intra-op thread count)
+    """
+    indices = np.ascontiguousarray(indices, dtype=np.uint64).reshape(-1)
+    if out.shape != (size, indices.size) or out.dtype != np.float32:
+        raise ValueError(f"out must be a float32 array of shape {(size, indices.size)}, got {out.dtype} {out.shape}")
+    library = native_counter_noise()
+    if indices.size == 0 or size == 0:
+        return out
+    rows_ok = indices.size <= 1 or out.strides[1] == 4
+    if library is None or not rows_ok or (size > 1 and out.strides[0] % 4):
+        out[...] = counter_noise_numpy(key, indices, size, kind, np.empty((indices.size, size), np.float32)).T
+        return out
+    row_stride = out.strides[0] // 4 if size > 1 else indices.size
+    library.sparse_rl_counter_noise_feature_major(ctypes.c_uint64(key), indices.ctypes.data, indices.size, size,
+                                                  KINDS[kind], out.ctypes.data, row_stride, kernel_threads(threads))
     return out

@@ -17,6 +17,9 @@
 #include <stdint.h>
 #include <string.h>
 
+/* Values below which a call stays on one thread (starting threads would cost more than it saves). */
+#define MIN_VALUES_PER_THREAD (1 << 16)
+
 #define GOLDEN 0x9E3779B97F4A7C15ULL
 #define TWO_POW_M24 5.9604644775390625e-08f
 /* float32(2 pi) / 2^24, exact (a power of two) */
@@ -107,42 +110,97 @@ static void normal_pairs(const uint32_t *a, const uint32_t *b, int64_t n, float 
     }
 }
 
-/*
- * Noise of `rows` observations into out[i * ld + j] (j < size): row i is observation indices[i].
- * kind 0: standard normal; kind 1: U[0, 1).
- */
-void sparse_rl_counter_noise(uint64_t key, const uint64_t *indices, int64_t rows, int64_t size, int32_t kind,
-                             float *out, int64_t ld)
+/* The pairs [p0, p0 + n) of one observation's stream (n <= CHUNK): features 2p in first, 2p + 1 in
+ * second. */
+static void noise_pairs(uint64_t stream, int64_t p0, int64_t n, int32_t kind, float *first, float *second)
+{
+    uint32_t a[CHUNK], b[CHUNK];
+    for (int64_t p = 0; p < n; ++p) {
+        const uint64_t r = mix64(stream + (uint64_t)(p0 + p + 1) * GOLDEN);
+        a[p] = (uint32_t)(r >> 40);
+        b[p] = (uint32_t)(r >> 16) & 0xFFFFFFu;
+    }
+    if (kind == 0) {
+        normal_pairs(a, b, n, first, second);
+    } else {
+        for (int64_t p = 0; p < n; ++p) {
+            first[p] = (float)a[p] * TWO_POW_M24;
+            second[p] = (float)b[p] * TWO_POW_M24;
+        }
+    }
+}
+
+/* The noise of one observation (stream `stream`) into row[0 .. size). */
+static void noise_row(uint64_t stream, int64_t size, int32_t kind, float *row)
 {
     const int64_t pairs = (size + 1) / 2;
-    uint32_t a[CHUNK], b[CHUNK];
     float first[CHUNK], second[CHUNK];
-    for (int64_t i = 0; i < rows; ++i) {
-        const uint64_t stream = mix64(key + (indices[i] + 1u) * GOLDEN);
-        float *row = out + i * ld;
-        for (int64_t p0 = 0; p0 < pairs; p0 += CHUNK) {
-            const int64_t n = pairs - p0 < CHUNK ? pairs - p0 : CHUNK;
+    for (int64_t p0 = 0; p0 < pairs; p0 += CHUNK) {
+        const int64_t n = pairs - p0 < CHUNK ? pairs - p0 : CHUNK;
+        noise_pairs(stream, p0, n, kind, first, second);
+        float *dst = row + 2 * p0;
+        const int64_t last = 2 * p0 + 2 * n > size ? n - 1 : n; /* an odd size drops the last second */
+        for (int64_t p = 0; p < last; ++p) {
+            dst[2 * p] = first[p];
+            dst[2 * p + 1] = second[p];
+        }
+        if (last < n)
+            dst[2 * last] = first[last];
+    }
+}
+
+/*
+ * Noise of `rows` observations into out[i * ld + j] (j < size): row i is observation indices[i].
+ * kind 0: standard normal; kind 1: U[0, 1). On up to `threads` threads (OpenMP, when the compiler
+ * has it), each a share of the rows: a row's numbers do not depend on who computes them.
+ */
+void sparse_rl_counter_noise(uint64_t key, const uint64_t *indices, int64_t rows, int64_t size, int32_t kind,
+                             float *out, int64_t ld, int64_t threads)
+{
+    int64_t useful = rows * size / MIN_VALUES_PER_THREAD;
+    if (useful < threads)
+        threads = useful;
+    if (threads < 1)
+        threads = 1;
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) num_threads((int)threads) if (threads > 1)
+#endif
+    for (int64_t i = 0; i < rows; ++i)
+        noise_row(mix64(key + (indices[i] + 1u) * GOLDEN), size, kind, out + i * ld);
+}
+
+/* Pairs per tile of the feature-major kernel: 2 x TILE_PAIRS output rows, whose cache lines stay
+ * in L1 while consecutive observations fill them. */
+#define TILE_PAIRS 64
+
+/*
+ * The same numbers as sparse_rl_counter_noise, written feature-major: out[j * ld + i] is feature j
+ * of observation indices[i] (each feature's row holds the batch: the layout the csr kernels read).
+ * Threads take tiles of features; a number does not depend on who computes it.
+ */
+void sparse_rl_counter_noise_feature_major(uint64_t key, const uint64_t *indices, int64_t rows, int64_t size,
+                                           int32_t kind, float *out, int64_t ld, int64_t threads)
+{
+    const int64_t pairs = (size + 1) / 2, tiles = (pairs + TILE_PAIRS - 1) / TILE_PAIRS;
+    int64_t useful = rows * size / MIN_VALUES_PER_THREAD;
+    if (useful < threads)
+        threads = useful;
+    if (threads < 1)
+        threads = 1;
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) num_threads((int)threads) if (threads > 1)
+#endif
+    for (int64_t tile = 0; tile < tiles; ++tile) {
+        const int64_t p0 = tile * TILE_PAIRS, n = pairs - p0 < TILE_PAIRS ? pairs - p0 : TILE_PAIRS;
+        float first[TILE_PAIRS], second[TILE_PAIRS];
+        for (int64_t i = 0; i < rows; ++i) {
+            noise_pairs(mix64(key + (indices[i] + 1u) * GOLDEN), p0, n, kind, first, second);
+            float *column = out + 2 * p0 * ld + i;
             for (int64_t p = 0; p < n; ++p) {
-                const uint64_t r = mix64(stream + (uint64_t)(p0 + p + 1) * GOLDEN);
-                a[p] = (uint32_t)(r >> 40);
-                b[p] = (uint32_t)(r >> 16) & 0xFFFFFFu;
+                column[2 * p * ld] = first[p];
+                if (2 * (p0 + p) + 1 < size) /* an odd size drops the last second */
+                    column[(2 * p + 1) * ld] = second[p];
             }
-            if (kind == 0) {
-                normal_pairs(a, b, n, first, second);
-            } else {
-                for (int64_t p = 0; p < n; ++p) {
-                    first[p] = (float)a[p] * TWO_POW_M24;
-                    second[p] = (float)b[p] * TWO_POW_M24;
-                }
-            }
-            float *dst = row + 2 * p0;
-            const int64_t last = 2 * p0 + 2 * n > size ? n - 1 : n; /* an odd size drops the last second */
-            for (int64_t p = 0; p < last; ++p) {
-                dst[2 * p] = first[p];
-                dst[2 * p + 1] = second[p];
-            }
-            if (last < n)
-                dst[2 * last] = first[last];
         }
     }
 }

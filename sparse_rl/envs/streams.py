@@ -13,7 +13,7 @@ import numpy as np
 
 from sparse_rl._util.validation import unknown_choice
 from sparse_rl.envs.counter_noise import KINDS as COUNTER_KINDS
-from sparse_rl.envs.counter_noise import counter_noise
+from sparse_rl.envs.counter_noise import counter_noise, counter_noise_feature_major
 from sparse_rl.envs.distributions import NoiseDistribution, check_non_negative_int, check_seed
 
 #: spawn key that separates the noise streams from every other stream seeded by the same number
@@ -80,6 +80,13 @@ class NoiseStream:
         """The noise of several indices, stacked: float32, shape ``(len(indices), size)``, written
         into ``out`` when given (e.g. the noise columns of a batch of observations)."""
         raise NotImplementedError
+
+    def many_feature_major(self, indices: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """The noise of several indices written feature-major: ``out[j, i]`` is feature ``j`` of
+        ``indices[i]`` (``out``: float32, ``size`` × ``len(indices)``, e.g. the noise rows of a
+        feature-major batch). The same numbers as :meth:`many`, transposed."""
+        out[...] = self.many(indices).T
+        return out
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.distribution!r}, size={self.size}, noise_seed={self.noise_seed})"
@@ -294,6 +301,17 @@ class CounterNoise(NoiseStream):
         out = _check_out(out, indices.size, self.size)
         counter_noise(self.key, indices.astype(np.uint64, copy=False), self.size, self.distribution.standard,
                       out=out)
+        return self.distribution.from_standard(out)
+
+    def many_feature_major(self, indices: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """:meth:`many` written feature-major (``out[j, i]``: feature ``j`` of ``indices[i]``) by the
+        native kernel directly, with no row-major batch and no transposing copy (threaded like
+        :func:`~sparse_rl.envs.counter_noise.counter_noise`)."""
+        indices = np.asarray(indices)
+        if indices.size and indices.dtype.kind == "i" and indices.min() < 0:
+            raise ValueError("indices must be >= 0")
+        counter_noise_feature_major(self.key, indices.astype(np.uint64, copy=False), self.size,
+                                    self.distribution.standard, out)
         return self.distribution.from_standard(out)
 
 

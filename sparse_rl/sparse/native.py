@@ -36,6 +36,8 @@ import torch
 SOURCE = Path(__file__).with_name("native_kernels.c")
 #: compiler flags, tried in order (``-march=native`` is not known to every compiler)
 FLAG_SETS = (("-O3", "-march=native", "-fPIC", "-shared"), ("-O3", "-fPIC", "-shared"))
+#: the flag that builds the kernels' threads (OpenMP); without it they run on one thread
+OPENMP_FLAG = "-fopenmp"
 _INT64, _PTR = ctypes.c_int64, ctypes.c_void_p
 
 
@@ -50,20 +52,25 @@ class NativeKernels:
         self.path = path
         self._spmm_blocked = library.sparse_rl_spmm_blocked
         self._sddmm_blocked = library.sparse_rl_sddmm_blocked
-        # (blocks, width, rows, crow, col, val, x, ldx, batch, y) and (..., col, x, ldx, g, batch, out)
-        self._spmm_blocked.argtypes = [_INT64, _INT64, _INT64, _PTR, _PTR, _PTR, _PTR, _INT64, _INT64, _PTR]
-        self._sddmm_blocked.argtypes = [_INT64, _INT64, _INT64, _PTR, _PTR, _PTR, _INT64, _PTR, _INT64, _PTR]
+        # (blocks, width, rows, crow, col, val, x, ldx, batch, y, threads),
+        # (blocks, width, rows, crow, col, x, ldx, g, batch, out, threads)
+        self._spmm_blocked.argtypes = [_INT64, _INT64, _INT64, _PTR, _PTR, _PTR, _PTR, _INT64, _INT64, _PTR, _INT64]
+        self._sddmm_blocked.argtypes = [_INT64, _INT64, _INT64, _PTR, _PTR, _PTR, _INT64, _PTR, _INT64, _PTR, _INT64]
         for function in (self._spmm_blocked, self._sddmm_blocked):
             function.restype = None
+        library.sparse_rl_threaded.restype = _INT64
+        #: whether this build runs its kernels on threads (built with OpenMP)
+        self.threaded = bool(library.sparse_rl_threaded())
 
     def spmm_blocked(self, crow: torch.Tensor, col: torch.Tensor, val: torch.Tensor, width: int, x: torch.Tensor,
-                     y: torch.Tensor) -> None:
+                     y: torch.Tensor, threads: int | None = None) -> None:
         """``y += A x`` in place for the column-blocked sparse matrix ``A``: one CSR matrix per block
         of ``width`` inputs, their row pointers one after the other in ``crow`` (blocks · rows + 1,
         int64 offsets into ``col`` and ``val``: block ``b``'s are ``crow[b · rows : (b + 1) · rows
         + 1]``), ``col`` (int32) the columns within the block; ``x`` is feature-major (inputs ×
         batch, rows contiguous, any row stride: see :func:`feature_major_stride`), ``y`` is (rows ×
-        batch)."""
+        batch). On up to ``threads`` threads (``None``: ``torch.get_num_threads()``), with results
+        bit-identical to one thread's (see :func:`kernel_threads`)."""
         rows = y.shape[0]
         blocks = (crow.numel() - 1) // max(rows, 1)
         _check(crow, col, val, y, index=torch.int32)
@@ -72,14 +79,15 @@ class NativeKernels:
             raise ValueError(f"y must have shape {(rows, x.shape[1])} and x the inputs of {blocks} blocks of "
                              f"{width}, got {tuple(y.shape)} and {tuple(x.shape)}")
         self._spmm_blocked(blocks, width, rows, crow.data_ptr(), col.data_ptr(), val.data_ptr(), x.data_ptr(), ldx,
-                           x.shape[1], y.data_ptr())
+                           x.shape[1], y.data_ptr(), kernel_threads(threads))
 
     def sddmm_blocked(self, crow: torch.Tensor, col: torch.Tensor, width: int, x: torch.Tensor,
-                      g: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+                      g: torch.Tensor, out: torch.Tensor | None = None, threads: int | None = None) -> torch.Tensor:
         """``out[k] = ⟨g[r], x[block · width + col[k]]⟩`` for each nonzero ``k`` (row ``r``, block
         ``block``) of the blocked pattern of :meth:`spmm_blocked`: ``g xᵀ`` sampled at the
         nonzeros, in blocked order. ``x`` (inputs × batch, any row stride) and ``g`` (rows × batch)
-        are feature-major. Written into ``out`` when given (zeros, one per nonzero)."""
+        are feature-major. Written into ``out`` when given (zeros, one per nonzero). On up to
+        ``threads`` threads (``None``: ``torch.get_num_threads()``), bit-identical to one thread."""
         rows = g.shape[0]
         blocks = (crow.numel() - 1) // max(rows, 1)
         if out is None:
@@ -92,8 +100,20 @@ class NativeKernels:
             raise ValueError(f"g must have shape {(rows, x.shape[1])} and x the inputs of {blocks} blocks of "
                              f"{width}, got {tuple(g.shape)} and {tuple(x.shape)}")
         self._sddmm_blocked(blocks, width, rows, crow.data_ptr(), col.data_ptr(), x.data_ptr(), ldx, g.data_ptr(),
-                            x.shape[1], out.data_ptr())
+                            x.shape[1], out.data_ptr(), kernel_threads(threads))
         return out
+
+
+def kernel_threads(threads: int | None = None) -> int:
+    """The threads a native kernel call may use: ``threads``, or torch's intra-op thread count
+    (``torch.get_num_threads()``: every core by default, 1 in a sweep's workers). The kernels split
+    their output rows between threads, each computing its rows exactly as one thread would, so
+    results do not depend on the count (tested); calls too small to gain stay on one thread."""
+    if threads is None:
+        return torch.get_num_threads()
+    if threads < 1:
+        raise ValueError(f"threads must be at least 1, got {threads}")
+    return int(threads)
 
 
 def _check(crow: torch.Tensor, col: torch.Tensor, *floats: torch.Tensor, index: torch.dtype = torch.int64) -> None:
@@ -133,8 +153,8 @@ def native_kernels() -> NativeKernels | None:
     if os.environ.get("SPARSE_RL_NATIVE", "1").strip().lower() in ("0", "false", "no", "off"):
         return None
     try:
-        path = build_library(SOURCE)
-        return NativeKernels(ctypes.CDLL(str(path)), path)
+        library, path = load_library(SOURCE)
+        return NativeKernels(library, path)
     except (OSError, RuntimeError, subprocess.SubprocessError) as error:
         warnings.warn(f"sparse_rl: native csr kernels unavailable ({error}); using torch's sparse kernels, "
                       "which are slower", RuntimeWarning, stacklevel=2)
@@ -158,16 +178,22 @@ def _private_cache_dir() -> Path:
     return directory
 
 
+class UnsafeCacheError(RuntimeError):
+    """The cache directory or a library in it is another user's or writable by others: nothing is
+    loaded from it (see :func:`_check_private`)."""
+
+
 def _check_private(path: Path, what: str) -> None:
-    """A ``RuntimeError`` unless ``path`` is owned by this user and not writable by group or others."""
+    """An :class:`UnsafeCacheError` unless ``path`` is owned by this user and not writable by group or
+    others."""
     info = path.stat()
     if hasattr(os, "geteuid") and info.st_uid != os.geteuid():
-        raise RuntimeError(f"the {what} {path} is owned by another user (uid {info.st_uid}); refusing to load native "
-                           "code from it. Set SPARSE_RL_CACHE_DIR to a directory of your own")
+        raise UnsafeCacheError(f"the {what} {path} is owned by another user (uid {info.st_uid}); refusing to load "
+                               "native code from it. Set SPARSE_RL_CACHE_DIR to a directory of your own")
     if info.st_mode & 0o022:
-        raise RuntimeError(f"the {what} {path} is writable by other users (mode {info.st_mode & 0o777:o}); refusing "
-                           f"to load native code from it. Run chmod go-w {path}, or set SPARSE_RL_CACHE_DIR to a "
-                           "private directory")
+        raise UnsafeCacheError(f"the {what} {path} is writable by other users (mode {info.st_mode & 0o777:o}); "
+                               f"refusing to load native code from it. Run chmod go-w {path}, or set "
+                               "SPARSE_RL_CACHE_DIR to a private directory")
 
 
 def _digest(path: Path) -> str:
@@ -200,6 +226,24 @@ def _compiler() -> str:
         if candidate and shutil.which(candidate):
             return candidate
     raise RuntimeError("no C compiler found (set $CC, or install gcc)")
+
+
+def load_library(source_path: Path, extra_flags: tuple[str, ...] = ()) -> tuple[ctypes.CDLL, Path]:
+    """Build (:func:`build_library`) and load ``source_path``, with OpenMP threads when the compiler
+    builds them and the library then loads (the OpenMP runtime is the one torch has loaded), else
+    without: its kernels then run on one thread.
+
+    :raises OSError, RuntimeError: when neither build loads, or the cache is unsafe
+        (:class:`UnsafeCacheError`: then nothing is built or loaded)
+    """
+    try:
+        path = build_library(source_path, (OPENMP_FLAG, *extra_flags))
+        return ctypes.CDLL(str(path)), path
+    except UnsafeCacheError:
+        raise
+    except (OSError, RuntimeError, subprocess.SubprocessError):
+        path = build_library(source_path, extra_flags)
+        return ctypes.CDLL(str(path)), path
 
 
 def build_library(source_path: Path, extra_flags: tuple[str, ...] = ()) -> Path:

@@ -12,9 +12,18 @@
  * floats), so each nonzero costs 8 loads and 8 fused multiply-adds per tile; a batch that is not a
  * multiple of the tile takes one more pass for its remaining groups of 8, and one scalar pass for
  * its last few floats. A plain CSR product is the case of one block (the input gradient Wᵀ g).
+ *
+ * Threads (OpenMP, when the compiler has it): both kernels take a thread count and give each thread
+ * a contiguous range of output rows, balanced by their nonzeros. A thread runs the one-thread loops
+ * over its rows alone, so every output number is computed by the same operations in the same order
+ * whatever the thread count: the results are bit-identical to one thread's.
  */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
 #if defined(__AVX__)
 #include <immintrin.h>
 #endif
@@ -56,43 +65,49 @@ static inline __attribute__((always_inline)) void tile32(int chunks, int64_t k0,
         store8(yr + b0 + 8 * c, acc[c]);
 }
 
-/* One sweep of a block's rows over the batch tile [b0, b0 + 8 * CHUNKS). */
-static inline __attribute__((always_inline)) void sweep(int chunks, int64_t rows, const int64_t *crow,
+/* 1 if this build runs its kernels on threads (OpenMP), else 0. */
+int64_t sparse_rl_threaded(void)
+{
+#if defined(_OPENMP)
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+/* One sweep of a block's rows [r0, r1) over the batch tile [b0, b0 + 8 * CHUNKS). */
+static inline __attribute__((always_inline)) void sweep(int chunks, int64_t r0, int64_t r1, const int64_t *crow,
                                                         const int32_t *col, const float *val, const float *xb,
                                                         int64_t ldx, int64_t batch, int64_t b0, float *y)
 {
-    for (int64_t r = 0; r < rows; ++r)
+    for (int64_t r = r0; r < r1; ++r)
         if (crow[r] < crow[r + 1])
             tile32(chunks, crow[r], crow[r + 1], col, val, xb, ldx, b0, y + r * batch);
 }
 
-/* y[r, :] += sum_k val[k] * x[col[k], :] over `blocks` column blocks of `width` inputs (the last
- * one may be narrower): block b is the CSR matrix with row pointers crow[b * rows ... b * rows +
- * rows] (offsets into col and val, which hold the blocks one after the other, so that block b's
- * last pointer is block b + 1's first; crow has blocks * rows + 1 entries) and column indices
- * relative to the block's first input, b * width. */
-void sparse_rl_spmm_blocked(int64_t blocks, int64_t width, int64_t rows, const int64_t *crow, const int32_t *col,
-                            const float *val, const float *x, int64_t ldx, int64_t batch, float *y)
+/* Rows [r0, r1) of sparse_rl_spmm_blocked, on one thread. */
+static void spmm_rows(int64_t blocks, int64_t width, int64_t rows, const int64_t *crow, const int32_t *col,
+                      const float *val, const float *x, int64_t ldx, int64_t batch, float *y, int64_t r0, int64_t r1)
 {
     const int64_t full = batch - batch % 64, chunks = (batch % 64) / 8, tail = batch % 8;
     for (int64_t b = 0; b < blocks; ++b) {
         const int64_t *cb = crow + b * rows;
         const float *xb = x + b * width * ldx;
         for (int64_t b0 = 0; b0 < full; b0 += 64)
-            sweep(8, rows, cb, col, val, xb, ldx, batch, b0, y);
+            sweep(8, r0, r1, cb, col, val, xb, ldx, batch, b0, y);
         switch (chunks) {
-        case 1: sweep(1, rows, cb, col, val, xb, ldx, batch, full, y); break;
-        case 2: sweep(2, rows, cb, col, val, xb, ldx, batch, full, y); break;
-        case 3: sweep(3, rows, cb, col, val, xb, ldx, batch, full, y); break;
-        case 4: sweep(4, rows, cb, col, val, xb, ldx, batch, full, y); break;
-        case 5: sweep(5, rows, cb, col, val, xb, ldx, batch, full, y); break;
-        case 6: sweep(6, rows, cb, col, val, xb, ldx, batch, full, y); break;
-        case 7: sweep(7, rows, cb, col, val, xb, ldx, batch, full, y); break;
+        case 1: sweep(1, r0, r1, cb, col, val, xb, ldx, batch, full, y); break;
+        case 2: sweep(2, r0, r1, cb, col, val, xb, ldx, batch, full, y); break;
+        case 3: sweep(3, r0, r1, cb, col, val, xb, ldx, batch, full, y); break;
+        case 4: sweep(4, r0, r1, cb, col, val, xb, ldx, batch, full, y); break;
+        case 5: sweep(5, r0, r1, cb, col, val, xb, ldx, batch, full, y); break;
+        case 6: sweep(6, r0, r1, cb, col, val, xb, ldx, batch, full, y); break;
+        case 7: sweep(7, r0, r1, cb, col, val, xb, ldx, batch, full, y); break;
         default: break;
         }
         if (tail > 0) {
             const int64_t b0 = batch - tail;
-            for (int64_t r = 0; r < rows; ++r) {
+            for (int64_t r = r0; r < r1; ++r) {
                 float acc[8] = {0};
                 for (int64_t k = cb[r]; k < cb[r + 1]; ++k) {
                     const float w = val[k];
@@ -105,6 +120,116 @@ void sparse_rl_spmm_blocked(int64_t blocks, int64_t width, int64_t rows, const i
             }
         }
     }
+}
+
+#if defined(_OPENMP)
+/* Work below which a kernel call stays on one thread (nonzeros x batch: ~0.1 ms of one core), where
+ * starting threads would cost more than it saves. */
+#define MIN_WORK_PER_THREAD (1 << 18)
+
+/* The threads to use for `work` multiply-adds when `threads` are allowed. */
+static int64_t threads_for(int64_t threads, int64_t work, int64_t rows)
+{
+    int64_t useful = work / MIN_WORK_PER_THREAD;
+    if (useful < threads)
+        threads = useful;
+    if (rows < threads)
+        threads = rows;
+    return threads < 1 ? 1 : threads;
+}
+
+/* The first row of thread t of n: rows [first_row(t), first_row(t + 1)) hold about 1/n of the
+ * nonzeros of all blocks (each row also counts as one, for its fixed cost). `prefix` holds the
+ * prefix sums of those counts (rows + 1 numbers, from row_prefix). */
+static int64_t first_row(const int64_t *prefix, int64_t rows, int64_t t, int64_t n)
+{
+    if (t <= 0)
+        return 0;
+    if (t >= n)
+        return rows;
+    const int64_t goal = (int64_t)((double)prefix[rows] * (double)t / (double)n);
+    int64_t lo = 0, hi = rows; /* the first r with prefix[r] >= goal */
+    while (lo < hi) {
+        const int64_t mid = lo + (hi - lo) / 2;
+        if (prefix[mid] < goal)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* prefix[r] = the nonzeros (plus one per row) of rows [0, r) over every block; NULL if out of memory. */
+static int64_t *row_prefix(int64_t blocks, int64_t rows, const int64_t *crow)
+{
+    int64_t *prefix = malloc((size_t)(rows + 1) * sizeof *prefix);
+    if (prefix == NULL)
+        return NULL;
+    prefix[0] = 0;
+    for (int64_t r = 0; r < rows; ++r)
+        prefix[r + 1] = prefix[r] + 1;
+    for (int64_t b = 0; b < blocks; ++b) {
+        const int64_t *cb = crow + b * rows;
+        int64_t running = 0;
+        for (int64_t r = 0; r < rows; ++r) {
+            running += cb[r + 1] - cb[r];
+            prefix[r + 1] += running;
+        }
+    }
+    return prefix;
+}
+
+#endif
+
+/* A kernel's arguments, and its one-thread loop over the rows [r0, r1). */
+struct kernel_call {
+    int64_t blocks, width, rows, ldx, batch;
+    const int64_t *crow;
+    const int32_t *col;
+    const float *val, *x, *g;
+    float *out;
+};
+typedef void (*rows_fn)(const struct kernel_call *call, int64_t r0, int64_t r1);
+
+/* Run `fn` over all rows on up to `threads` threads, each a contiguous range of rows balanced by
+ * nonzeros (one thread, a small call or a build without OpenMP: all rows at once). */
+static void run_rows(rows_fn fn, const struct kernel_call *call, int64_t threads)
+{
+#if defined(_OPENMP)
+    const int64_t n = threads_for(threads, call->crow[call->blocks * call->rows] * call->batch, call->rows);
+    int64_t *prefix = n > 1 ? row_prefix(call->blocks, call->rows, call->crow) : NULL;
+    if (prefix != NULL) {
+#pragma omp parallel num_threads((int)n)
+        {
+            const int64_t t = omp_get_thread_num(), m = omp_get_num_threads();
+            const int64_t r0 = first_row(prefix, call->rows, t, m), r1 = first_row(prefix, call->rows, t + 1, m);
+            if (r0 < r1)
+                fn(call, r0, r1);
+        }
+        free(prefix);
+        return;
+    }
+#else
+    (void)threads;
+#endif
+    fn(call, 0, call->rows);
+}
+
+static void spmm_call(const struct kernel_call *c, int64_t r0, int64_t r1)
+{
+    spmm_rows(c->blocks, c->width, c->rows, c->crow, c->col, c->val, c->x, c->ldx, c->batch, c->out, r0, r1);
+}
+
+/* y[r, :] += sum_k val[k] * x[col[k], :] over `blocks` column blocks of `width` inputs (the last
+ * one may be narrower): block b is the CSR matrix with row pointers crow[b * rows ... b * rows +
+ * rows] (offsets into col and val, which hold the blocks one after the other, so that block b's
+ * last pointer is block b + 1's first; crow has blocks * rows + 1 entries) and column indices
+ * relative to the block's first input, b * width. On up to `threads` threads. */
+void sparse_rl_spmm_blocked(int64_t blocks, int64_t width, int64_t rows, const int64_t *crow, const int32_t *col,
+                            const float *val, const float *x, int64_t ldx, int64_t batch, float *y, int64_t threads)
+{
+    const struct kernel_call call = {blocks, width, rows, ldx, batch, crow, col, val, x, NULL, y};
+    run_rows(spmm_call, &call, threads);
 }
 
 /* The 8 horizontal sums of p[0..7], in order: a transposing reduction (AVX), or one by one. */
@@ -163,11 +288,11 @@ static inline __attribute__((always_inline)) void dot_tile(int chunks, int64_t k
     }
 }
 
-static inline __attribute__((always_inline)) void dot_sweep(int chunks, int64_t rows, const int64_t *crow,
+static inline __attribute__((always_inline)) void dot_sweep(int chunks, int64_t r0, int64_t r1, const int64_t *crow,
                                                             const int32_t *col, const float *xb, int64_t ldx,
                                                             const float *g, int64_t batch, int64_t b0, float *out)
 {
-    for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t r = r0; r < r1; ++r) {
         if (crow[r] == crow[r + 1])
             continue;
         if (chunks == 4)
@@ -177,27 +302,25 @@ static inline __attribute__((always_inline)) void dot_sweep(int chunks, int64_t 
     }
 }
 
-/* out[k] = <g[r, :], x[b * width + col[k], :]> for every nonzero k (row r, block b) of the blocked
- * pattern of sparse_rl_spmm_blocked: the weight gradient g x^T sampled at the nonzeros, in blocked
- * order. `out` must hold zeros. */
-void sparse_rl_sddmm_blocked(int64_t blocks, int64_t width, int64_t rows, const int64_t *crow, const int32_t *col,
-                             const float *x, int64_t ldx, const float *g, int64_t batch, float *out)
+/* Rows [r0, r1) of sparse_rl_sddmm_blocked, on one thread. */
+static void sddmm_rows(int64_t blocks, int64_t width, int64_t rows, const int64_t *crow, const int32_t *col,
+                       const float *x, int64_t ldx, const float *g, int64_t batch, float *out, int64_t r0, int64_t r1)
 {
     const int64_t full = batch - batch % 32, chunks = (batch % 32) / 8, tail = batch % 8;
     for (int64_t b = 0; b < blocks; ++b) {
         const int64_t *cb = crow + b * rows;
         const float *xb = x + b * width * ldx;
         for (int64_t b0 = 0; b0 < full; b0 += 32)
-            dot_sweep(4, rows, cb, col, xb, ldx, g, batch, b0, out);
+            dot_sweep(4, r0, r1, cb, col, xb, ldx, g, batch, b0, out);
         switch (chunks) {
-        case 1: dot_sweep(1, rows, cb, col, xb, ldx, g, batch, full, out); break;
-        case 2: dot_sweep(2, rows, cb, col, xb, ldx, g, batch, full, out); break;
-        case 3: dot_sweep(3, rows, cb, col, xb, ldx, g, batch, full, out); break;
+        case 1: dot_sweep(1, r0, r1, cb, col, xb, ldx, g, batch, full, out); break;
+        case 2: dot_sweep(2, r0, r1, cb, col, xb, ldx, g, batch, full, out); break;
+        case 3: dot_sweep(3, r0, r1, cb, col, xb, ldx, g, batch, full, out); break;
         default: break;
         }
         if (tail > 0) {
             const int64_t b0 = batch - tail;
-            for (int64_t r = 0; r < rows; ++r) {
+            for (int64_t r = r0; r < r1; ++r) {
                 const float *gr = g + r * batch + b0;
                 for (int64_t k = cb[r]; k < cb[r + 1]; ++k) {
                     const float *xr = xb + (int64_t)col[k] * ldx + b0;
@@ -209,4 +332,19 @@ void sparse_rl_sddmm_blocked(int64_t blocks, int64_t width, int64_t rows, const 
             }
         }
     }
+}
+
+static void sddmm_call(const struct kernel_call *c, int64_t r0, int64_t r1)
+{
+    sddmm_rows(c->blocks, c->width, c->rows, c->crow, c->col, c->x, c->ldx, c->g, c->batch, c->out, r0, r1);
+}
+
+/* out[k] = <g[r, :], x[b * width + col[k], :]> for every nonzero k (row r, block b) of the blocked
+ * pattern of sparse_rl_spmm_blocked: the weight gradient g x^T sampled at the nonzeros, in blocked
+ * order. `out` must hold zeros. On up to `threads` threads. */
+void sparse_rl_sddmm_blocked(int64_t blocks, int64_t width, int64_t rows, const int64_t *crow, const int32_t *col,
+                             const float *x, int64_t ldx, const float *g, int64_t batch, float *out, int64_t threads)
+{
+    const struct kernel_call call = {blocks, width, rows, ldx, batch, crow, col, NULL, x, g, out};
+    run_rows(sddmm_call, &call, threads);
 }

@@ -75,3 +75,24 @@ def test_csr_agent_trains_keeps_target_structure_saves_and_loads(
         target_layers = _csr_layers(target)
         for name, layer in _csr_layers(online).items():
             assert torch.equal(layer.flat_index, target_layers[name].flat_index), name
+
+
+def test_agents_build_their_layers_for_their_own_device(tiny: Callable, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sparse_rl.agents import training
+    from sparse_rl.envs import make_env
+    from sparse_rl.sparse.layers import layers_built_for
+
+    env = make_env({"id": "Pendulum-v1", "n_noise": 400}, seed=0)  # 403 inputs: csr under auto on the CPU
+    on_cpu = SparseSAC("MlpPolicy", env, sparsity="anf", **tiny())
+    assert isinstance(on_cpu.actor.latent_pi[0], CSRSparseLinear)
+    seen = []
+
+    def as_if_on_a_gpu(device: torch.device):  # SB3 falls back to the CPU here: pretend the agent's device is one
+        seen.append(torch.device(device))
+        return layers_built_for("cuda")
+
+    monkeypatch.setattr(training, "layers_built_for", as_if_on_a_gpu)
+    on_gpu = SparseSAC("MlpPolicy", env, sparsity="anf", **tiny())
+    assert seen == [torch.device("cpu")]  # the agent's own device was passed
+    layers = [m for m in on_gpu.policy.modules() if isinstance(m, SparseLinear)]
+    assert layers and all(layer.backend == "masked" for layer in layers)

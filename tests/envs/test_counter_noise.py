@@ -99,6 +99,18 @@ def test_native_kernel_gives_numpys_bits(kind: str, size: int) -> None:
     np.testing.assert_array_equal(native.view(np.uint32), reference.view(np.uint32))
 
 
+@pytest.mark.parametrize("threads", [2, 3, 8])
+def test_threads_give_the_bits_of_one_thread(threads: int) -> None:
+    if native_counter_noise() is None:
+        pytest.skip("no C compiler here: only the numpy path exists, which has no threads")
+    indices = np.arange(97, dtype=np.uint64) * np.uint64(7919)  # 97 rows x 1683: above the one-thread limit
+    one = counter_noise(11, indices, 1683, "normal", threads=1)
+    many = np.full((97, 1700), np.nan, dtype=np.float32)
+    counter_noise(11, indices, 1683, "normal", out=many[:, 17:], threads=threads)
+    np.testing.assert_array_equal(many[:, 17:].view(np.uint32), one.view(np.uint32))
+    assert np.isnan(many[:, :17]).all()  # nothing written outside the rows' noise columns
+
+
 def test_writes_into_strided_rows_and_falls_back_without_native(monkeypatch: pytest.MonkeyPatch) -> None:
     stream = CounterNoise(NormalNoise(), 40, noise_seed=2)
     batch = np.zeros((6, 43), dtype=np.float32)
@@ -134,3 +146,24 @@ def test_auto_generator_and_errors() -> None:
         check_noise_generator("counter", LaplaceNoise())
     with pytest.warns(DeprecationWarning, match="correlated"):
         TableNoise(NormalNoise(), 4, 0)
+
+
+@pytest.mark.parametrize("stream", [CounterNoise(NormalNoise(2.0), 1683, noise_seed=4),
+                                    CounterNoise(UniformNoise(-3.0, 1.0), 7, noise_seed=4),
+                                    IndexedNoise(NormalNoise(), 33, noise_seed=4)])
+@pytest.mark.parametrize("threads", [1, 3])
+def test_feature_major_noise_is_the_transpose_of_the_rows(stream: CounterNoise, threads: int,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    monkeypatch.setattr(torch, "get_num_threads", lambda: threads)  # the kernels' default thread count
+    indices = np.array([5, 0, 2**64 - 1, 77] * 25, dtype=np.uint64)  # 100 observations
+    rows = stream.many(indices)
+    padded = np.full((stream.size + 2, 112), np.nan, dtype=np.float32)  # a padded batch, 2 real features on top
+    stream.many_feature_major(indices, padded[2:, :100])
+    np.testing.assert_array_equal(padded[2:, :100].view(np.uint32), rows.T.view(np.uint32))
+    assert np.isnan(padded[:2]).all() and np.isnan(padded[:, 100:]).all()  # nothing written outside
+    if native_counter_noise() is not None and isinstance(stream, CounterNoise):  # the numpy path: the same bits
+        monkeypatch.setattr("sparse_rl.envs.counter_noise.native_counter_noise", lambda: None)
+        again = np.empty((stream.size, 100), dtype=np.float32)
+        np.testing.assert_array_equal(stream.many_feature_major(indices, again), rows.T)

@@ -16,6 +16,8 @@ from sparse_rl.sparse.layers import (
     MaskedSparseLinear,
     SparseLinear,
     active_count,
+    layers_built_for,
+    make_sparse_linear,
     resolve_backend,
 )
 from sparse_rl.sparse.layers.csr import CSRSparseLinear
@@ -93,6 +95,19 @@ def test_a_backend_class_refuses_another_backend() -> None:
 def test_auto_rule(in_features: int, density: float, expected: str) -> None:
     assert resolve_backend("auto", in_features, 256, density) == expected
     assert SparseLinear(in_features, 8, density=density, backend="auto").backend == expected
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:1", "mps"])
+def test_auto_picks_masked_off_the_cpu(device: str) -> None:
+    # a layer that is csr on the CPU: on a GPU, csr would run torch's sparse kernels
+    assert resolve_backend("auto", 17_000, 256, 0.2, device="cpu") == "csr"
+    assert resolve_backend("auto", 17_000, 256, 0.2, device=device) == "masked"
+    assert resolve_backend("csr", 17_000, 256, 0.2, device=device) == "csr"  # asked for by name: kept
+    with layers_built_for(device):  # built on the CPU, to be moved to the device (SB3's way)
+        assert resolve_backend("auto", 17_000, 256, 0.2) == "masked"
+        assert SparseLinear(1_700, 8, density=0.2, backend="auto").backend == "masked"
+        assert make_sparse_linear(1_700, 8, density=0.2).backend == "masked"
+    assert SparseLinear(1_700, 8, density=0.2, backend="auto").backend == "csr"  # the context is gone
 
 
 @pytest.mark.parametrize(("in_features", "out_features", "density"), SHAPES)

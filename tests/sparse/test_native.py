@@ -146,3 +146,61 @@ def test_blocked_kernels_at_a_padded_row_stride(kernels: native.NativeKernels, b
 def test_feature_major_stride_is_an_odd_number_of_cache_lines(batch: int) -> None:
     stride = native.feature_major_stride(batch)
     assert stride >= batch and stride % 16 == 0 and (stride // 16) % 2 == 1 and stride - batch < 32
+
+
+def _skewed_structure(in_features: int, out_features: int) -> CSRStructure:
+    """Half the nonzeros in the first two rows: threads balanced by row count would be uneven."""
+    generator = torch.Generator().manual_seed(3)
+    mask = torch.rand(out_features, in_features, generator=generator) < 0.05
+    mask[:2] = torch.rand(2, in_features, generator=generator) < 0.9
+    return CSRStructure.build(mask.reshape(-1).nonzero().squeeze(1), in_features, out_features, block_columns=128)
+
+
+@pytest.mark.parametrize("batch", [70, 256])
+@pytest.mark.parametrize("skewed", [False, True])
+def test_threads_give_the_bits_of_one_thread(kernels: native.NativeKernels, batch: int, skewed: bool) -> None:
+    # big enough that every call splits (nonzeros x batch far above the one-thread limit of 2^18)
+    structure = _skewed_structure(3000, 64) if skewed else _structure(3000, 64, 0.2)[0]
+    values, x_t, g_t = torch.randn(structure.nnz), torch.randn(3000, batch), torch.randn(64, batch)
+    bias = torch.randn(64)
+    results, before = {}, torch.get_num_threads()
+    try:
+        for threads in (1, 2, 3, 7):
+            torch.set_num_threads(threads)  # the kernels take torch's thread count
+            results[threads] = (structure.matmul(values, x_t, bias), structure.matmul_transposed(values, g_t),
+                                structure.sampled_grad(x_t, g_t))
+    finally:
+        torch.set_num_threads(before)
+    for threads, outputs in results.items():
+        for name, one, many in zip(("product", "transposed product", "sampled gradient"), results[1], outputs):
+            assert torch.equal(one, many), f"{name} on {threads} threads differs from one thread's"
+
+
+def test_the_kernels_are_built_with_threads(kernels: native.NativeKernels) -> None:
+    # gcc and clang with libomp build OpenMP; without it the kernels would silently run on one thread
+    assert kernels.threaded
+
+
+def test_a_build_without_openmp_still_loads(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    if not HAS_COMPILER:
+        pytest.skip("no C compiler on this machine")
+    monkeypatch.setattr(native, "OPENMP_FLAG", "-fno-such-flag-sparse-rl")  # a flag every compiler refuses
+    monkeypatch.setenv("SPARSE_RL_CACHE_DIR", str(tmp_path))
+    native.native_kernels.cache_clear()
+    try:
+        loaded = native.native_kernels()
+        assert loaded is not None and not loaded.threaded
+        structure, mask = _structure(300, 40, 0.2)
+        values, x_t = torch.randn(structure.nnz), torch.randn(300, 9)
+        weight = torch.zeros(40 * 300)
+        weight[structure.sorted_positions] = values[structure.sorted_slots]
+        expected = weight.view(40, 300) @ x_t
+        torch.testing.assert_close(structure.matmul(values, x_t, None), expected, rtol=1e-5, atol=1e-5)
+    finally:
+        native.native_kernels.cache_clear()
+
+
+@pytest.mark.parametrize("threads", [0, -2])
+def test_kernel_threads_must_be_positive(threads: int) -> None:
+    with pytest.raises(ValueError, match="threads must be at least 1"):
+        native.kernel_threads(threads)

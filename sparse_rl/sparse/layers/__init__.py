@@ -29,6 +29,7 @@ from sparse_rl.sparse.layers.backends import (
     AUTO_MIN_INPUTS,
     BACKENDS,
     backend_class,
+    layers_built_for,
     register_backend,
     resolve_backend,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "SparseLinear",
     "active_count",
     "backend_class",
+    "layers_built_for",
     "make_sparse_linear",
     "random_mask",
     "register_backend",

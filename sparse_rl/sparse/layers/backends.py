@@ -4,7 +4,12 @@ with :func:`register_backend` (so that the base class picks a backend without im
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
 from typing import TypeVar
+
+import torch
 
 from sparse_rl._util.validation import check_choice
 
@@ -16,6 +21,8 @@ AUTO_MIN_INPUTS = 256
 AUTO_MAX_DENSITY = 0.3
 
 _CLASSES: dict[str, type] = {}
+#: the device the layers being built will train on (see :func:`layers_built_for`)
+_BUILT_FOR: contextvars.ContextVar[torch.device | None] = contextvars.ContextVar("sparse_rl_built_for", default=None)
 _T = TypeVar("_T", bound=type)
 
 
@@ -31,10 +38,30 @@ def backend_class(name: str) -> type:
     return _CLASSES[name]
 
 
-def resolve_backend(backend: str, in_features: int, out_features: int, density: float) -> str:
+@contextlib.contextmanager
+def layers_built_for(device: torch.device | str | None) -> Iterator[None]:
+    """Within this context, ``auto`` resolves backends for ``device``: the device the layers will
+    train on, where they are built elsewhere first (SB3 builds a policy on the CPU, then moves it;
+    SparseSAC and SparseTD3 build their policies inside this context with their own device).
+
+    :param device: the training device (``None``: the device each layer is built on)
+    """
+    token = _BUILT_FOR.set(None if device is None else torch.device(device))
+    try:
+        yield
+    finally:
+        _BUILT_FOR.reset(token)
+
+
+def resolve_backend(backend: str, in_features: int, out_features: int, density: float,
+                    device: torch.device | str | None = None) -> str:
     """The storage backend (``masked`` or ``csr``) a layer of this shape and density uses.
 
-    ``auto`` chooses ``csr`` when the layer has at least :data:`AUTO_MIN_INPUTS` (256) inputs and
+    On any device but the CPU (the device of :func:`layers_built_for` if set, else ``device``),
+    ``auto`` chooses ``masked``: the csr backend's fast kernels are the native CPU ones, and on a
+    GPU it would run torch's sparse kernels, which lose to the dense product under a mask there
+    (``scripts/bench_speed.py --device cuda``, ``docs/performance.md``). On the CPU ``auto``
+    chooses ``csr`` when the layer has at least :data:`AUTO_MIN_INPUTS` (256) inputs and
     a density of at most :data:`AUTO_MAX_DENSITY` (0.3), else ``masked``. The rule picks the faster
     of the two, measured with ``scripts/bench_layer.py`` (``docs/bench_layer.json``: one torch
     thread on a 2-core CPU, batch 256, 256 outputs, forward + backward + Adam step, as a multiple of
@@ -54,8 +81,12 @@ def resolve_backend(backend: str, in_features: int, out_features: int, density: 
     :param in_features: the layer's inputs
     :param out_features: the layer's outputs (not used by the rule today)
     :param density: the layer's density
+    :param device: the device the layer is built on (``None``: the CPU)
     """
     check_choice(backend, BACKENDS, "sparse layer backend")
     if backend != "auto":
         return backend
+    target = _BUILT_FOR.get() or (torch.device(device) if device is not None else torch.device("cpu"))
+    if target.type != "cpu":
+        return "masked"
     return "csr" if in_features >= AUTO_MIN_INPUTS and density <= AUTO_MAX_DENSITY else "masked"

@@ -108,7 +108,8 @@ class SparseLinear(nn.Module):
             bound = inspect.signature(SparseLinear.__init__).bind(None, *args, **kwargs).arguments
             density = check_density(bound.get("density", 1.0))
             backend = bound.get("backend") or SparseLinear.backend
-            cls = backend_class(resolve_backend(backend, bound["in_features"], bound["out_features"], density))
+            cls = backend_class(resolve_backend(backend, bound["in_features"], bound["out_features"], density,
+                                                bound.get("device")))
         return super().__new__(cls)
 
     def __init__(
@@ -129,7 +130,8 @@ class SparseLinear(nn.Module):
         self.in_features = in_features
         self.out_features = out_features
         self.target_density = check_density(density)
-        resolved = resolve_backend(backend or type(self).backend, in_features, out_features, self.target_density)
+        resolved = resolve_backend(backend or type(self).backend, in_features, out_features, self.target_density,
+                                   device)
         if resolved != type(self).backend:
             raise ValueError(f"{type(self).__name__} stores the {type(self).backend!r} backend, not {resolved!r}; "
                              f"build SparseLinear(..., backend={resolved!r}) instead")

@@ -24,5 +24,6 @@ def make_sparse_linear(in_features: int, out_features: int, density: float = 1.0
     :param backend: ``auto``, ``masked`` or ``csr``
     :param kwargs: the other arguments of :class:`SparseLinear`
     """
-    cls = backend_class(resolve_backend(backend, in_features, out_features, check_density(density)))
+    cls = backend_class(resolve_backend(backend, in_features, out_features, check_density(density),
+                                        kwargs.get("device")))
     return cls(in_features, out_features, density, backend=backend, **kwargs)

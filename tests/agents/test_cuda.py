@@ -1,0 +1,34 @@
+"""On a CUDA device (skipped where there is none: the project never needs one): ``auto`` builds
+masked layers for an agent that trains there, and both backends train and agree with each other."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sparse_rl.agents import SparseSAC
+from sparse_rl.envs import make_env
+from sparse_rl.sparse.layers import SparseLinear
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+def test_an_agent_on_cuda_gets_masked_layers_and_trains() -> None:
+    env = make_env({"id": "Pendulum-v1", "n_noise": 400}, seed=0)  # csr under auto on the CPU
+    model = SparseSAC("MlpPolicy", env, sparsity="anf", learning_starts=50, batch_size=32, seed=0, device="cuda",
+                      policy_kwargs={"net_arch": [32, 32]})
+    layers = [m for m in model.policy.modules() if isinstance(m, SparseLinear)]
+    assert layers and all(layer.backend == "masked" for layer in layers)
+    assert all(p.is_cuda for p in model.policy.parameters())
+    model.learn(120)
+    assert all(torch.isfinite(p).all() for p in model.policy.parameters())
+
+
+def test_csr_and_masked_layers_agree_on_cuda() -> None:
+    torch.manual_seed(0)
+    masked = SparseLinear(1_700, 64, density=0.2, backend="masked")
+    csr = SparseLinear(1_700, 64, density=0.2, backend="csr")
+    csr.load_state_dict(masked.state_dict())  # the backends' state dicts convert into each other
+    masked, csr = masked.cuda(), csr.cuda()
+    x = torch.randn(100, 1_700, device="cuda")
+    torch.testing.assert_close(csr(x), masked(x), rtol=1e-4, atol=1e-4)
