@@ -4,9 +4,10 @@
 # GPU, each part writing its JSON into OUT_DIR as it goes. Usage:
 #   bash scripts/bench_device.sh smoke OUT_DIR     # ~1 minute: tests and one tiny run of each kind
 #   bash scripts/bench_device.sh full OUT_DIR      # ~6 minutes: the tables of docs/performance.md
+#   bash scripts/bench_device.sh threads OUT_DIR   # ~3 minutes: one thread against every core, same machine
 # Wheels for packages the machine lacks can be put in .whl/ (installed into /tmp/site first).
 set -uo pipefail
-mode=${1:?smoke or full}
+mode=${1:?smoke, full or threads}
 out=${2:?output directory}
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" SPARSE_RL_CACHE_DIR=/tmp/sparse_rl_cache
@@ -29,6 +30,15 @@ if [ "$mode" = smoke ]; then
     bench --steps 20 --repeats 1 --settings f0.99 --agents dense_sb3 anf --threads all --out "$out/smoke_cpu.json"
     bench --steps 20 --repeats 1 --settings f0.99 --agents dense_sb3 anf anf_csr --device cuda \
         --out "$out/smoke_cuda.json"
+    exit 0
+fi
+if [ "$mode" = threads ]; then
+    pair() { bench --repeats 1 --agents dense_sb3 anf "$@" | grep '^round'; }
+    pair --steps 300 --settings f0.99 --threads 1 all --out "$out/threads_f099.json"
+    left 150 && pair --steps 250 --settings inputs17000 --threads 1 all --out "$out/threads_17k.json"
+    left 170 && pair --steps 300 --settings f0 --threads 1 --out "$out/threads_f0.json"
+    left 180 && pair --steps 300 --settings f0.99 --batch-size 100 --threads 1 all --out "$out/threads_f099_b100.json"
+    echo "done in $((SECONDS - started)) s"
     exit 0
 fi
 # every core: f = 0.99 at batch 256 and 100, 17,000 inputs, f = 0; then the GPU; then the scaling curve

@@ -20,6 +20,15 @@
 /* Values below which a call stays on one thread (starting threads would cost more than it saves). */
 #define MIN_VALUES_PER_THREAD (1 << 16)
 
+/* The threads to use for `values` numbers when `threads` are allowed (at least 1). */
+static int64_t threads_for(int64_t values, int64_t threads)
+{
+    const int64_t useful = values / MIN_VALUES_PER_THREAD;
+    if (useful < threads)
+        threads = useful;
+    return threads < 1 ? 1 : threads;
+}
+
 #define GOLDEN 0x9E3779B97F4A7C15ULL
 #define TWO_POW_M24 5.9604644775390625e-08f
 /* float32(2 pi) / 2^24, exact (a power of two) */
@@ -157,11 +166,7 @@ static void noise_row(uint64_t stream, int64_t size, int32_t kind, float *row)
 void sparse_rl_counter_noise(uint64_t key, const uint64_t *indices, int64_t rows, int64_t size, int32_t kind,
                              float *out, int64_t ld, int64_t threads)
 {
-    int64_t useful = rows * size / MIN_VALUES_PER_THREAD;
-    if (useful < threads)
-        threads = useful;
-    if (threads < 1)
-        threads = 1;
+    threads = threads_for(rows * size, threads);
 #if defined(_OPENMP)
 #pragma omp parallel for schedule(static) num_threads((int)threads) if (threads > 1)
 #endif
@@ -182,11 +187,7 @@ void sparse_rl_counter_noise_feature_major(uint64_t key, const uint64_t *indices
                                            int32_t kind, float *out, int64_t ld, int64_t threads)
 {
     const int64_t pairs = (size + 1) / 2, tiles = (pairs + TILE_PAIRS - 1) / TILE_PAIRS;
-    int64_t useful = rows * size / MIN_VALUES_PER_THREAD;
-    if (useful < threads)
-        threads = useful;
-    if (threads < 1)
-        threads = 1;
+    threads = threads_for(rows * size, threads);
 #if defined(_OPENMP)
 #pragma omp parallel for schedule(static) num_threads((int)threads) if (threads > 1)
 #endif
