@@ -7,7 +7,8 @@ sampled at the nonzeros, both on feature-major activations) keep a tile of the b
 registers and are several times faster; ``scripts/bench_layer.py`` measures both paths.
 
 The C file is compiled once per machine with the system's C compiler (``$CC``, else ``cc`` or
-``gcc``; ``-O3 -march=native``) into a cache directory (``$SPARSE_RL_CACHE_DIR``, else
+``gcc``; ``-O3 -march=native -fopenmp``, and without ``-fopenmp`` where that fails: the kernels then
+run on one thread; see :func:`kernel_threads`) into a cache directory (``$SPARSE_RL_CACHE_DIR``, else
 ``$XDG_CACHE_HOME/sparse_rl`` or ``~/.cache/sparse_rl``), keyed by the source, the flags and the
 CPU, and written atomically so that parallel workers can race safely. The directory is created
 private (mode 0700); a cache directory or library that another user owns or others can write is
