@@ -50,15 +50,23 @@ def check_density(density: float, name: str = "density") -> float:
     return value
 
 
+def check_fraction(value: float, name: str) -> float:
+    """Return ``value`` as a float if it is a number (not a bool) in [0, 1), else raise ``ValueError``
+    naming ``name``."""
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}") from None
+    if not 0.0 <= number < 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+    return number
+
+
 def check_drop_fraction(drop_fraction: float, name: str = "drop_fraction") -> float:
     """Return ``drop_fraction`` as a float if it lies in [0, 1), else raise ``ValueError``."""
-    try:
-        value = float(drop_fraction)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number in [0, 1), got {drop_fraction!r}") from None
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"{name} must be in [0, 1), got {drop_fraction!r}")
-    return value
+    return check_fraction(drop_fraction, name)
 
 
 def check_positive_int(value: int, name: str) -> int:

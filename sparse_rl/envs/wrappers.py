@@ -22,6 +22,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from sparse_rl._util.validation import check_fraction
 from sparse_rl.envs.noise import (
     NoiseDistribution,
     NoiseStream,
@@ -83,15 +84,7 @@ def noise_feature_count(n_real: int, noise_fraction: float) -> int:
 
 def check_noise_fraction(noise_fraction: float) -> float:
     """Return ``noise_fraction`` as a float if it lies in ``[0, 1)``, else raise ``ValueError``."""
-    if isinstance(noise_fraction, bool):
-        raise ValueError(f"noise_fraction must be a number in [0, 1), got {noise_fraction!r}")
-    try:
-        value = float(noise_fraction)
-    except (TypeError, ValueError):
-        raise ValueError(f"noise_fraction must be a number in [0, 1), got {noise_fraction!r}") from None
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"noise_fraction must be in [0, 1), got {noise_fraction!r}")
-    return value
+    return check_fraction(noise_fraction, "noise_fraction")
 
 
 def _check_flat_box(space: spaces.Space, wrapper: str) -> spaces.Box:
