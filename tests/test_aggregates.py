@@ -80,5 +80,11 @@ def test_sweep_aggregates_and_the_few_seeds_warning(tmp_path: Path) -> None:
                             planned=12).read_text()
     assert "unreliable below 5 seeds" in summary
     assert seed_warning(_records(5)) is None
+    clean = [dict(record, noise_fraction=0.0, final_return=record["final_return"] * 2) for record in _records(5)]
+    (tmp_path / "two_levels").mkdir()
+    pooled = write_aggregates(_records(5) + clean, tmp_path / "two_levels", ["ANF-SAC", "SAC"])[0].read_text()
+    assert "4 task(s)" in pooled  # all tasks first, then each noise level alone
+    assert pooled.index("## Noise fraction 0.98 only") < pooled.index("## Noise fraction 0 only")
+    assert pooled.split("## Noise fraction 0 only")[1].count("2 task(s) (env, noise fraction): Pendulum-v1 f=0, ") == 1
     assert "unreliable" not in write_summary(_records(5), tmp_path / "s5.md", name="t", description="",
                                              agents=["ANF-SAC", "SAC"], planned=20).read_text()

@@ -89,9 +89,15 @@ def profile_figure(matrices: Mapping[str, np.ndarray], thresholds: np.ndarray) -
     return figure
 
 
-def aggregates_markdown(matrices: Mapping[str, np.ndarray], tasks: Sequence[tuple[str, float]]) -> str:
-    """The text of ``aggregates.md``: the IQM table and the probability-of-improvement table."""
-    lines = ["# Aggregates across tasks\n",
+def aggregates_markdown(matrices: Mapping[str, np.ndarray], tasks: Sequence[tuple[str, float]],
+                        title: str = "# Aggregates across tasks") -> str:
+    """The text of ``aggregates.md``: the IQM table and the probability-of-improvement table.
+
+    :param matrices: per agent, its normalized scores (runs × tasks), from :func:`score_matrices`
+    :param tasks: the tasks (env, noise fraction) of the matrices' columns
+    :param title: the section's heading
+    """
+    lines = [f"{title}\n",
              f"{len(tasks)} task(s) (env, noise fraction): "
              + ", ".join(f"{env} f={fraction:g}" for env, fraction in tasks) + ".\n",
              "Scores: final returns normalized per task to [0, 1] (the worst and the best run of any agent). "
@@ -122,7 +128,8 @@ def aggregates_markdown(matrices: Mapping[str, np.ndarray], tasks: Sequence[tupl
 def write_aggregates(records: Sequence[Mapping[str, Any]], out_dir: str | Path, agents: Sequence[str],
                      plots_dir: str = "plots") -> list[Path]:
     """Write ``aggregates.md`` and the performance-profile plot (nothing without a task that
-    every agent has finished).
+    every agent has finished). With several noise fractions, ``aggregates.md`` also has a section per
+    noise fraction (scores normalized the same way, per task).
 
     :param records: finished runs' records
     :param out_dir: the sweep directory
@@ -136,7 +143,16 @@ def write_aggregates(records: Sequence[Mapping[str, Any]], out_dir: str | Path, 
     out = Path(out_dir)
     markdown = out / AGGREGATES_MD
     temporary = out / f".{AGGREGATES_MD}.tmp"
-    temporary.write_text(aggregates_markdown(matrices, tasks), encoding="utf-8")
+    text = aggregates_markdown(matrices, tasks)
+    fractions = sorted({fraction for _, fraction in tasks}, reverse=True)
+    if len(fractions) > 1:  # each noise level on its own as well: pooled, a weak level can hide a strong one
+        for fraction in fractions:
+            level = [record for record in records if float(record["noise_fraction"]) == fraction]
+            level_matrices, level_tasks = score_matrices(level, agents)
+            if level_matrices:
+                text += "\n" + aggregates_markdown(level_matrices, level_tasks,
+                                                    title=f"## Noise fraction {fraction:g} only")
+    temporary.write_text(text, encoding="utf-8")
     os.replace(temporary, markdown)
     plot = out / plots_dir / PROFILE_PLOT
     plot.parent.mkdir(parents=True, exist_ok=True)
