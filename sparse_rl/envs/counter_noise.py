@@ -185,14 +185,8 @@ def counter_noise_feature_major(key: int, indices: np.ndarray, size: int, kind: 
     ``indices[i]`` (``out`` float32, ``size`` × ``len(indices)``, each row contiguous, any row
     stride): the layout in which the csr kernels read a batch, made without a row-major batch and
     its transposing copy. The native kernel takes tiles of features on up to ``threads`` threads;
-    without it, numpy computes the same numbers.
-
-    :param key: the 64-bit stream key
-    :param indices: observation indices, integers in ``[0, 2^64)``
-    :param size: features per observation
-    :param kind: a key of :data:`KINDS`
-    :param out: where to write
-    :param threads: threads for the native kernel (``None``: torch's intra-op thread count)
+    without it, numpy computes the same numbers. ``key``, ``indices``, ``size``, ``kind`` and
+    ``threads`` are :func:`counter_noise`'s; ``out`` is required here.
     """
     indices = np.ascontiguousarray(indices, dtype=np.uint64).reshape(-1)
     if out.shape != (size, indices.size) or out.dtype != np.float32:
