@@ -184,12 +184,12 @@ class NoiseFreeReplayBuffer(ReplayBuffer):
                   self.obs_permuted[batch_inds, env_indices]),
                  (self.next_observations[batch_inds, env_indices], next_index,
                   self.next_obs_permuted[batch_inds, env_indices]))
-        if env is None and self.n_envs == 1:  # straight into the kernels' layout
-            obs, next_obs = (self.rebuild_feature_major(real, indices, permuted) for real, indices, permuted in parts)
-        else:
-            obs, next_obs = (self._feature_major(self._normalize_obs(self.rebuild(real, indices, env_indices, permuted),
-                                                                     env))
-                             for real, indices, permuted in parts)
+        def observations(real: np.ndarray, indices: np.ndarray, permuted: np.ndarray) -> torch.Tensor:
+            if env is None and self.n_envs == 1:  # straight into the kernels' layout
+                return self.rebuild_feature_major(real, indices, permuted)
+            return self._feature_major(self._normalize_obs(self.rebuild(real, indices, env_indices, permuted), env))
+
+        obs, next_obs = (observations(*part) for part in parts)
         data = (
             self.actions[batch_inds, env_indices, :],
             (self.dones[batch_inds, env_indices] * (1 - self.timeouts[batch_inds, env_indices])).reshape(-1, 1),
