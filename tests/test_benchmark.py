@@ -303,6 +303,16 @@ def test_the_same_sweep_on_a_local_ray_instance(sweep_dir: Path, local_sweep: Pa
     assert (out / "summary.md").is_file() and (out / "plots" / "Pendulum-v1.png").is_file()
 
 
+def test_run_order_plans_groups_of_agents_over_every_seed_in_turn(sweep_dir: Path) -> None:
+    path = _write_sweep(sweep_dir, run_order=[["SAC"], ["ANF-SAC"]])
+    tasks = plan_runs(load_sweep(path), path, sweep_dir / "out")
+    assert [task.run_id for task in tasks] == ["Pendulum-v1-f0.9-SAC-s0", "Pendulum-v1-f0.9-SAC-s1",
+                                               "Pendulum-v1-f0.9-ANF-SAC-s0", "Pendulum-v1-f0.9-ANF-SAC-s1"]
+    for bad in ([["SAC"]], [["SAC", "ANF-SAC"], ["SAC"]], [["SAC", "ANF-SAC"], []], [["SAC", "DQN"], ["ANF-SAC"]]):
+        with pytest.raises(ConfigError, match="'run_order' must list every agent exactly once"):
+            load_sweep(_write_sweep(sweep_dir, run_order=bad))
+
+
 def test_the_bench_tiers_plan(tmp_path: Path) -> None:
     quick = load_sweep(REPO / "configs" / "bench" / "quick.yaml")
     tasks = plan_runs(quick, REPO / "configs" / "bench" / "quick.yaml", tmp_path)
@@ -311,7 +321,7 @@ def test_the_bench_tiers_plan(tmp_path: Path) -> None:
     full = load_sweep(REPO / "configs" / "bench" / "full.yaml")
     full_tasks = plan_runs(full, REPO / "configs" / "bench" / "full.yaml", tmp_path)
     assert len(full_tasks) == 5 * 5 * 5 * len(full.agents)
-    assert {task.config["total_timesteps"] for task in full_tasks} == {1_000_000}
+    assert {task.config["total_timesteps"] for task in full_tasks} == {1_025_000}  # 25k random + 1M training
     assert {task.noise_fraction for task in full_tasks} == {0.0, 0.9, 0.95, 0.98, 0.99}
     assert (REPO / "scripts" / "benchmark.py").read_text().count("from sparse_rl.cli import main") == 1
 

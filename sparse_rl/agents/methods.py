@@ -15,19 +15,26 @@ exploration noise. :data:`METHODS` holds both, and is the one source that the Py
 What each contains (``METHODS[name]`` holds the exact values, ``departures`` where it differs
 from its paper; ``docs/fidelity.md`` lists every departure of the library):
 
-- ``anf_sac`` — Grooten et al. (AAMAS 2023): sparsity preset ``anf`` (input layers at density 0.2,
-  SET ζ 0.05 every 1000 gradient steps, never stopped); lr 1e-3, batch 100, 25k random warm-up,
-  buffer 1M, τ 0.005, γ 0.99, weight decay 2e-4, fixed temperature 0.2, 2×256.
+- ``anf_sac`` — Grooten et al. (AAMAS 2023), as their code runs it: sparsity preset ``anf``
+  (input layers at density 0.2, SET ζ 0.05 every 1000 gradient steps, never stopped, a dropped
+  connection may be drawn again); lr 1e-3, batch 100, 25k random warm-up, buffer 1M, τ 0.005,
+  γ 0.99, weight decay 2e-4, fixed temperature 0.2, 2×256; every layer Xavier-uniform with zero
+  biases; critic loss mse(Q1) + mse(Q2).
 - ``anf_td3`` — the same with TD3: policy delay 2, target noise 0.2 clipped at 0.5, Gaussian
-  exploration noise 0.1.
+  exploration noise 0.1; torch's default init, as their TD3 code.
 - ``ds_sac`` — Sokar et al. (IJCAI 2022): preset ``all_layers`` with ζ 0.1 and the paper's ε per
   MuJoCo task (:data:`DS_SAC_EPSILON`); ANF-SAC's training settings (the paper's SAC settings are
   not in our references).
-- ``ds_td3`` — preset ``all_layers`` with ζ 0.05 and ε 7 (input) / 64 (hidden); DS-TD3's code's
-  training settings, which equal ANF-TD3's.
-- ``rigl_sac`` — Graesser et al. (ICML 2022): preset ``rigl`` (ERK at 90% sparsity, RigL ζ 0.5
-  cosine-decayed to 0 at 80%); rl-zoo3's MuJoCo SAC settings (lr 3e-4, batch 256, automatic
-  temperature, 10k warm-up).
+- ``ds_td3`` — preset ``all_layers`` with ζ 0.05 and ε 7 (input) / 64 (hidden), their code's
+  defaults (their README's command: 7 / 20); DS-TD3's code's training settings, which equal
+  ANF-TD3's.
+- ``rigl_sac`` — Graesser et al. (ICML 2022) as their gin files run it: preset ``rigl`` (ERK at
+  90% sparsity, RigL cosine-decayed to 0 at 80%) with ζ 0.1 and sparse output layers, Glorot init,
+  1k initial collect steps; rl-zoo3's MuJoCo SAC otherwise (lr 3e-4, batch 256, automatic
+  temperature).
+
+The dense control with a method's training settings is ``make_agent(name, env, sparsity="dense")``
+(for ``anf_sac``: the authors' own dense SAC, Xavier init and summed critic loss included).
 """
 
 from __future__ import annotations
@@ -52,6 +59,9 @@ DS_SAC_EPSILON: dict[str, tuple[int, int]] = {
 #: DS-TD3's ε (input, hidden): the default of Sokar et al.'s TD3 experiments, about 50% sparsity at 2×256
 DS_TD3_EPSILON = (7, 64)
 
+#: DS-TD3's ε as the command in Sokar et al.'s README runs it (about 81% sparse at 2×256)
+DS_TD3_README_EPSILON = (7, 20)
+
 #: Grooten et al. (AAMAS 2023), ANF-SAC and ANF-TD3 (their code's values); Sokar et al.'s DS-TD3
 #: code uses the same TD3 settings (lr 1e-3, weight decay 2e-4, batch 100, 25k warm-up)
 _GROOTEN_COMMON: dict[str, Any] = {
@@ -59,16 +69,37 @@ _GROOTEN_COMMON: dict[str, Any] = {
     "tau": 0.005, "gamma": 0.99, "train_freq": 1, "gradient_steps": 1,
     "policy_kwargs": {"optimizer_kwargs": {"weight_decay": 2e-4}},
 }
-_GROOTEN_SAC = {**_GROOTEN_COMMON, "ent_coef": 0.2}
+#: their SAC code (ANF-SAC and the dense SAC alike): every layer Xavier-uniform with zero biases, and
+#: the critic's loss mse(Q1) + mse(Q2) (SB3's is half that)
+_GROOTEN_SAC = {**_GROOTEN_COMMON, "ent_coef": 0.2, "critic_loss_scale": 1.0,
+                "policy_kwargs": {"optimizer_kwargs": {"weight_decay": 2e-4}, "weight_init": "xavier_uniform"}}
+#: their TD3 code keeps torch's default init; its critic loss is already SB3's TD3's (mse + mse)
 _GROOTEN_TD3 = {**_GROOTEN_COMMON, "policy_delay": 2, "target_policy_noise": 0.2, "target_noise_clip": 0.5}
-#: SAC of Haarnoja et al. (2018) as rl-zoo3 runs it on MuJoCo: lr 3e-4, batch 256, automatic
-#: temperature, 10k warm-up
-_HAARNOJA_SAC: dict[str, Any] = {
-    "learning_rate": 3e-4, "buffer_size": 1_000_000, "learning_starts": 10_000, "batch_size": 256,
+#: SAC as Graesser et al.'s released gin files run it: Glorot init, 1k initial collect steps; the
+#: rest rl-zoo3's MuJoCo SAC (lr 3e-4, batch 256, automatic temperature)
+_GRAESSER_SAC: dict[str, Any] = {
+    "learning_rate": 3e-4, "buffer_size": 1_000_000, "learning_starts": 1_000, "batch_size": 256,
     "tau": 0.005, "gamma": 0.99, "train_freq": 1, "gradient_steps": 1, "ent_coef": "auto",
+    "policy_kwargs": {"weight_init": "xavier_uniform"},
 }
 
-
+#: Where every method based on Grooten et al.'s code departs from it (docs/fidelity.md has the reasons).
+_GROOTEN_DEPARTURES = (
+    "Optimizer: their default is plain Adam, whose moments keep collecting the gradients of inactive "
+    "weights (the mask is reapplied after each step), so a regrown weight starts at 0 with live moments; "
+    "here inactive weights get no gradient and the moments of regrown weights are zeroed (their "
+    "'maskadam' option, which the released checkpoint's name shows; the csr backend stores no inactive "
+    "weights). Adam's step counter is per tensor in both.",
+    "Budget: their 1M training steps come after the 25k random steps; total_timesteps counts both "
+    "(SB3's convention): the paper's protocol is total_timesteps 1,025,000.",
+    "Targets take the online mask after each update (their code: Polyak on the dense tensors, then "
+    "pruned by magnitude); sparsity.target_rule: polyak_prune gives theirs.",
+    "Topology updates every 1000 gradient steps from step 1000 (theirs at steps 2, 1002, 2002...), "
+    "dropping round(0.05 nnz) (theirs int(0.05 nnz) + 1).",
+    "Noise is part of the observation, fixed per observation (theirs: drawn afresh at every forward "
+    "pass inside the network); inputs ceil(n_real / (1 - f)) exactly (env.count_rule: float gives "
+    "their float arithmetic, one more input at some levels).",
+)
 @dataclass(frozen=True)
 class Method:
     """One paper's method: agent, sparsity and training settings.
@@ -82,7 +113,8 @@ class Method:
     :param action_noise_sigma: Gaussian exploration noise (TD3), ``None`` for none
     :param net_arch: hidden layers of actor and critics
     :param source: the paper
-    :param departures: where this method departs from the paper, in one sentence each
+    :param departures: where this method departs from the paper's code, in one sentence each
+    :param per_task_sparsity: sparsity overrides per task name (DS-SAC's ε per MuJoCo task)
     """
 
     name: str
@@ -94,14 +126,14 @@ class Method:
     net_arch: tuple[int, ...] = (256, 256)
     source: str = ""
     departures: tuple[str, ...] = field(default_factory=tuple)
+    per_task_sparsity: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def sparsity_for(self, env_id: str | None) -> dict[str, Any]:
-        """The sparsity for a task: DS-SAC's per-task ε where the paper gives one."""
+        """The sparsity for a task: :attr:`sparsity`, updated by :attr:`per_task_sparsity` for the
+        task's name (the env id before its version, ``HalfCheetah`` of ``HalfCheetah-v5``)."""
         sparsity = copy.deepcopy(self.sparsity)
-        if self.name == "ds_sac" and env_id:
-            epsilon = DS_SAC_EPSILON.get(env_id.split("-")[0])
-            if epsilon is not None:
-                sparsity.update(density=None, epsilon={"input": epsilon[0], "hidden": epsilon[1]})
+        if env_id:
+            sparsity.update(copy.deepcopy(self.per_task_sparsity.get(env_id.split("-")[0], {})))
         return sparsity
 
     def config_fragment(self, env_id: str | None = None) -> dict[str, Any]:
@@ -115,12 +147,13 @@ class Method:
 METHODS: dict[str, Method] = {method.name: method for method in (
     Method("anf_sac", "ANF-SAC", "sac", {"preset": "anf"}, _GROOTEN_SAC,
            source="Grooten et al., Automatic Noise Filtering with Dynamic Sparse Training in Deep RL (AAMAS 2023)",
-           departures=("Adam's step counter is per tensor: a regrown weight's moments are zeroed but its bias "
-                       "correction is not restarted (as in their 'maskadam').",)),
+           departures=_GROOTEN_DEPARTURES),
     Method("anf_td3", "ANF-TD3", "td3", {"preset": "anf"}, _GROOTEN_TD3, action_noise_sigma=0.1,
            source="Grooten et al. (AAMAS 2023)",
-           departures=("As ANF-SAC.",)),
+           departures=_GROOTEN_DEPARTURES),
     Method("ds_sac", "DS-SAC", "sac", {"preset": "all_layers", "drop_fraction": 0.1}, _GROOTEN_SAC,
+           per_task_sparsity={task: {"density": None, "epsilon": {"input": eps[0], "hidden": eps[1]}}
+                              for task, eps in DS_SAC_EPSILON.items()},
            source="Sokar et al., Dynamic Sparse Training for Deep Reinforcement Learning (IJCAI 2022)",
            departures=("Training settings: the paper's SAC appendix is not in our references; we use ANF-SAC's "
                        "(Grooten et al. build on Sokar et al.'s code).",
@@ -131,11 +164,19 @@ METHODS: dict[str, Method] = {method.name: method for method in (
             "epsilon": {"input": DS_TD3_EPSILON[0], "hidden": DS_TD3_EPSILON[1]}},
            _GROOTEN_TD3, action_noise_sigma=0.1, source="Sokar et al. (IJCAI 2022)",
            departures=("Adam's moments are reset at regrown weights (their code does not).",
-                       "Updates stop at 95% of training (their 50k steps before the end of 1M).")),
-    Method("rigl_sac", "RigL-SAC", "sac", {"preset": "rigl"}, _HAARNOJA_SAC,
+                       "Updates stop at 95% of training (their 50k steps before the end of 1M).",
+                       "ε 7 (input) / 64 (hidden) are their code's defaults (about 50% sparse); the command "
+                       "in their README runs 7 / 20 (about 81% sparse): sparsity.epsilon: {input: 7, "
+                       "hidden: 20} gives that.")),
+    Method("rigl_sac", "RigL-SAC", "sac",
+           {"preset": "rigl", "drop_fraction": 0.1, "sparse_roles": ["input", "hidden", "output"]}, _GRAESSER_SAC,
            source="Graesser et al., The State of Sparse Training in Deep Reinforcement Learning (ICML 2022)",
-           departures=("Training settings: rl-zoo3's MuJoCo SAC (lr 3e-4, batch 256, auto temperature, 10k "
-                       "warm-up); the paper's exact SAC settings are not in our references.",)),
+           departures=("Reward scale: their gin files scale rewards by 0.1; not offered here (use a gymnasium "
+                       "TransformReward wrapper).",
+                       "Learning rate, batch size and automatic temperature: rl-zoo3's MuJoCo SAC; their "
+                       "gin's optimizer settings are not in our references.",
+                       "RigL grows among positions free before the update (their code may regrow a "
+                       "connection it just dropped, with weight zero).")),
 )}
 
 

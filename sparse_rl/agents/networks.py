@@ -19,6 +19,10 @@ from sparse_rl.sparse.distributions import layer_densities
 from sparse_rl.sparse.layers import SparseLinear
 
 LINEAR_TYPES = (nn.Linear, SparseLinear)
+#: how the policies initialise their layers: ``torch`` (``nn.Linear``'s default, SB3's) or
+#: ``xavier_uniform`` (every layer Xavier-uniform with zero biases, as Grooten et al.'s ANF-SAC and
+#: SAC code do)
+WEIGHT_INITS = ("torch", "xavier_uniform")
 
 
 def linear_layers(network: nn.Module) -> dict[str, nn.Module]:
@@ -63,6 +67,17 @@ def _replace(network: nn.Module, name: str, new: nn.Module) -> None:
     parent_name, _, child = name.rpartition(".")
     parent = network.get_submodule(parent_name) if parent_name else network
     setattr(parent, child, new)
+
+
+def xavier_init_(network: nn.Module) -> None:
+    """Initialise every ``nn.Linear`` of ``network`` as Grooten et al.'s SAC code does (its
+    ``weights_init_``): Xavier-uniform weights (Glorot & Bengio, 2010; gain 1) and zero biases.
+    Draws from torch's global RNG in the order of ``network.modules()``."""
+    for module in network.modules():
+        if isinstance(module, nn.Linear):
+            nn.init.xavier_uniform_(module.weight, gain=1.0)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
 
 
 def sparsify(network: nn.Module, config: SparsityConfig) -> dict[str, float]:

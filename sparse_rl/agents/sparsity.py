@@ -7,12 +7,13 @@ the topology changes. Presets:
 
 - ``anf``: Automatic Noise Filtering (Grooten et al., AAMAS 2023): only the input layers of the
   actor and the critics sparse, density 0.2; SET with ζ = 0.05 constant every 1000 gradient steps,
-  never stopped; pruning by |w| and the dense init as in their code; targets take the online
+  never stopped; pruning by |w|, regrowth that may draw a just-dropped connection again
+  (``regrow_dropped``) and the dense init as in their code; targets take the online
   mask (their code prunes targets by magnitude: see ``docs/fidelity.md``).
 - ``all_layers``: every layer but the outputs sparse (Sokar et al., IJCAI 2022): Erdős–Rényi at a
   global density of 0.5; SET with ζ = 0.1 (SAC) or 0.05 (TD3) every 1000 gradient steps, stopping
   at 95% of training (50k steps before the end of 1M); SET's signed pruning (``set_signed``), the
-  dense init and Polyak-then-prune targets as in their code.
+  dense init, Polyak-then-prune targets and ``regrow_dropped`` as in their code.
 
 Only the sparsity: the training settings (learning rate, batch size…) of the papers' methods are
 in :mod:`sparse_rl.agents.methods`.
@@ -170,12 +171,14 @@ class SparsityConfig:
 def _presets(agent: str) -> dict[str, dict[str, Any]]:
     sokar_drop = 0.1 if agent == "sac" else 0.05
     return {
-        "anf": dict(algorithm="set", density=0.2, distribution="uniform", sparse_roles=("input",),
+        "anf": dict(algorithm="set", algorithm_kwargs={"regrow_dropped": True}, density=0.2, distribution="uniform",
+                    sparse_roles=("input",),
                     update_interval=1000, drop_fraction=0.05, drop_schedule="constant", update_stop=None,
                     init="dense_fan_in"),
         "static": dict(algorithm="static", density=0.2, distribution="uniform", sparse_roles=("input",),
                        init="dense_fan_in"),
-        "all_layers": dict(algorithm="set_signed", density=0.5, distribution="erdos_renyi",
+        "all_layers": dict(algorithm="set_signed", algorithm_kwargs={"regrow_dropped": True},
+                           density=0.5, distribution="erdos_renyi",
                            sparse_roles=("input", "hidden"), update_interval=1000, drop_fraction=sokar_drop,
                            drop_schedule="constant", update_stop=0.95, init="dense_fan_in",
                            target_rule="polyak_prune"),
@@ -193,7 +196,8 @@ PRESETS = tuple(_presets("sac"))
 
 def resolve_sparsity(spec: str | Mapping[str, Any] | SparsityConfig | None, agent: str = "sac") -> SparsityConfig:
     """A :class:`SparsityConfig` from a preset name, a dict (optionally ``preset: NAME`` plus
-    overrides), or a config; ``None`` means ``dense``.
+    overrides), or a config; ``None`` means ``dense``. Overriding a preset's ``algorithm`` drops
+    the preset's ``algorithm_kwargs`` (they are its algorithm's), unless given too.
 
     :param spec: what the user gave
     :param agent: ``sac`` or ``td3`` (presets differ slightly, following the papers)
@@ -212,5 +216,7 @@ def resolve_sparsity(spec: str | Mapping[str, Any] | SparsityConfig | None, agen
         name = data.pop("preset")
         check_choice(name, presets, "sparsity preset")
         base = dict(presets[name])
+        if data.get("algorithm", base.get("algorithm")) != base.get("algorithm") and "algorithm_kwargs" not in data:
+            base.pop("algorithm_kwargs", None)  # the preset's hyperparameters are its own algorithm's
     base.update(data)
     return SparsityConfig.from_dict(base)

@@ -16,6 +16,7 @@ A sweep file is YAML (see ``configs/bench/`` and ``configs/README.md``)::
     seeds: 3                          # 3 -> seeds 0, 1, 2; or a list [0, 5, 7]
     set: {total_timesteps: 20000}     # settings for every run
     keep_checkpoints: false           # delete a run's checkpoints once it has finished (default)
+    run_order: [[ANF-SAC, SAC]]       # optional: groups of agents, each group over every seed in turn
 
 The config of one run is composed in this order, later layers winning: the agent's ``configs``,
 the env's ``configs``, the env's ``id``, the sweep's ``set``, the env's ``set``, the agent's
@@ -93,6 +94,10 @@ class SweepSpec:
     :param keep_checkpoints: keep a run's checkpoints once it has finished (``False``: delete them,
         keeping ``model.zip`` and ``metrics.csv``; checkpoints with replay buffers of 1M transitions
         take gigabytes, and a finished run is never resumed)
+    :param run_order: groups of agent labels, every agent in exactly one: the runs of the first group
+        (all its seeds, its agents side by side per seed) come before the second's, so that a sweep
+        stopped part way has the comparisons that matter most for every seed; ``None``: one group
+        of all agents
     """
 
     agents: dict[str, AgentEntry]
@@ -103,6 +108,7 @@ class SweepSpec:
     name: str | None = None
     description: str = ""
     keep_checkpoints: bool = False
+    run_order: list[list[str]] | None = None
 
     def __post_init__(self) -> None:
         if not self.agents:
@@ -128,10 +134,21 @@ class SweepSpec:
                     raise ConfigError(f"sweep key {key!r}: a noise fraction must be in [0, 1), got {value!r}")
             if len(set(values)) != len(values):
                 raise ConfigError(f"sweep key {key!r} lists a noise fraction twice: {values!r}")
+        if self.run_order is not None:
+            listed = [label for group in self.run_order for label in group]
+            unknown = [label for label in listed if label not in self.agents]
+            if unknown or sorted(listed) != sorted(self.agents) or any(not group for group in self.run_order):
+                raise ConfigError(f"sweep key 'run_order' must list every agent exactly once, in non-empty groups "
+                                  f"(agents: {', '.join(self.agents)}), got {self.run_order!r}")
         seeds = self.seed_list
         if not seeds or any(seed < 0 for seed in seeds) or len(set(seeds)) != len(seeds):
             raise ConfigError(f"sweep key 'seeds' must be a number >= 1 or a list of distinct seeds >= 0, "
                               f"got {self.seeds!r}")
+
+    @property
+    def agent_groups(self) -> list[list[str]]:
+        """The agents in the order their runs are planned (:attr:`run_order`)."""
+        return [list(group) for group in self.run_order] if self.run_order else [list(self.agents)]
 
     @property
     def seed_list(self) -> list[int]:
@@ -219,7 +236,8 @@ def run_id(env: str, noise_fraction: float, agent: str, seed: int) -> str:
 def plan_runs(spec: SweepSpec, sweep_file: str | Path, out_dir: str | Path,
               overrides: Sequence[str] = ()) -> list[RunTask]:
     """Every run of the sweep with its config composed and validated, in the order env, noise
-    fraction, seed, agent (so that a partly done sweep has whole cells).
+    fraction, agent group (:attr:`SweepSpec.run_order`), seed, agent (so that a partly done sweep
+    has whole cells).
 
     :param spec: the sweep
     :param sweep_file: the sweep file (config paths are relative to its directory)
@@ -235,8 +253,8 @@ def plan_runs(spec: SweepSpec, sweep_file: str | Path, out_dir: str | Path,
     for env_label, env in spec.envs.items():
         env_data = _compose_files(env.configs, base, f"envs.{env_label}.configs")
         for fraction in spec.env_noise_fractions(env_label):
-            for seed in spec.seed_list:
-                for agent_label, agent in spec.agents.items():
+            for group, seed in ((group, seed) for group in spec.agent_groups for seed in spec.seed_list):
+                for agent_label, agent in ((label, spec.agents[label]) for label in group):
                     name = run_id(env_label, fraction, agent_label, seed)
                     where = f"run {name} (agent {agent_label}, env {env_label})"
                     try:

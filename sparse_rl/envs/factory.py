@@ -10,7 +10,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from sparse_rl._util.validation import check_keys, close_matches
+from sparse_rl._util.validation import check_choice, check_keys, close_matches
 from sparse_rl.envs.noise import (
     check_noise_generator,
     check_non_negative_int,
@@ -18,7 +18,7 @@ from sparse_rl.envs.noise import (
     derive_noise_seed,
     make_noise_distribution,
 )
-from sparse_rl.envs.wrappers import FeaturePermutation, NoisyObservation, check_noise_fraction
+from sparse_rl.envs.wrappers import COUNT_RULES, FeaturePermutation, NoisyObservation, check_noise_fraction
 
 __all__ = ["EnvConfig", "make_env"]
 
@@ -38,6 +38,10 @@ class EnvConfig:
         Philox, any distribution); ``table`` is deprecated (correlated, kept to resume old runs).
         The resolved name is stored, so a saved config keeps its generator; see
         :mod:`sparse_rl.envs.noise`
+    :param count_rule: how ``noise_fraction`` becomes a number of noise features: ``exact`` (the
+        default: ``ceil(n_real / (1 − f))`` with ``f`` read as its decimal) or ``float`` (the same in
+        floating point, as Grooten et al.'s code: 171 inputs for 17 real ones at f = 0.9, not 170);
+        see :func:`~sparse_rl.envs.wrappers.noise_feature_count`
     :param permute_at_step: permute all features from this ``step`` call on (see
         :class:`~sparse_rl.envs.wrappers.FeaturePermutation`); ``None`` never permutes
     :param permutation_seed: seed of that permutation
@@ -50,6 +54,7 @@ class EnvConfig:
     noise_distribution: str = "normal"
     noise_generator: str = "auto"
     noise_kwargs: dict[str, Any] = field(default_factory=dict)
+    count_rule: str = "exact"
     permute_at_step: int | None = None
     permutation_seed: int = 0
     make_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -79,6 +84,10 @@ class EnvConfig:
             self.noise_generator = check_noise_generator(self.noise_generator, distribution)
         except ValueError as err:
             raise ValueError(f"noise_generator: {err}") from None
+        try:
+            check_choice(self.count_rule, COUNT_RULES, "count_rule")
+        except ValueError as err:
+            raise ValueError(f"count_rule: {err}") from None
         if self.permute_at_step is not None:
             self.permute_at_step = check_non_negative_int(self.permute_at_step, "permute_at_step")
         self.permutation_seed = check_non_negative_int(self.permutation_seed, "permutation_seed")
@@ -139,6 +148,7 @@ def make_env(config: EnvConfig | Mapping[str, Any], seed: int | None = None, noi
             noise_kwargs=config.noise_kwargs,
             seed=noise_seed,
             noise_generator=config.noise_generator,
+            count_rule=config.count_rule,
         )
     if config.permute_at_step is not None:
         env = FeaturePermutation(env, at_step=config.permute_at_step, seed=config.permutation_seed)

@@ -30,20 +30,39 @@ _COUNTER_SPAWN_KEY = 0x454E45_20
 # seeds and the regenerable stream
 
 
-def derive_noise_seed(seed: int) -> int:
+#: the roles of a run's envs, each with noise streams of its own (see :func:`derive_noise_seed`)
+NOISE_ROLES = {"train": 1, "eval": 2}
+
+
+def derive_noise_seed(seed: int, role: str | None = None, index: int = 0) -> int:
     """The noise seed derived from an environment seed (a 64-bit integer).
 
     ``np.random.SeedSequence(seed, spawn_key=(...,))`` with a spawn key of its own: the derived
     noise stream shares nothing with the streams that ``seed`` starts elsewhere (gymnasium's
-    ``np_random``, the action space, SB3). :class:`~sparse_rl.envs.wrappers.NoisyObservation` (on
-    its first seeded ``reset``) and :func:`~sparse_rl.envs.factory.make_env` derive the same value,
-    so both routes give the same noise.
+    ``np_random``, the action space, SB3).
+
+    - Without ``role``: the seed a bare :class:`~sparse_rl.envs.wrappers.NoisyObservation` fixes
+      on its first ``reset(seed=seed)``; :func:`~sparse_rl.envs.factory.make_env` given only
+      ``seed`` derives the same value.
+    - With ``role`` (``train`` or ``eval``) and ``index``: the noise of env ``index`` of that role
+      in a run seeded ``seed``. Every (seed, role, index) is its own independent draw, so training
+      env 1 of seed ``s`` does not repeat env 0 of seed ``s + 1`` (as it would if the noise were
+      derived from the env's reset seed ``s + 1``), and the evaluation env of seed ``s`` does not
+      repeat the training env of any seed. The experiment runner uses this form.
 
     :param seed: an integer >= 0
+    :param role: ``None``, ``train`` or ``eval``
+    :param index: the env's index within its role, >= 0
     :return: the noise seed
     """
     seed = check_seed(seed)
-    return int(np.random.SeedSequence(seed, spawn_key=(_DERIVE_SPAWN_KEY,)).generate_state(1, np.uint64)[0])
+    if role is None:
+        key: tuple[int, ...] = (_DERIVE_SPAWN_KEY,)
+    else:
+        if role not in NOISE_ROLES:
+            raise ValueError(unknown_choice("noise role", role, list(NOISE_ROLES)))
+        key = (_DERIVE_SPAWN_KEY, NOISE_ROLES[role], check_non_negative_int(index, "index"))
+    return int(np.random.SeedSequence(seed, spawn_key=key).generate_state(1, np.uint64)[0])
 
 
 def random_noise_seed() -> int:
@@ -301,7 +320,7 @@ class CounterNoise(NoiseStream):
         out = _check_out(out, indices.size, self.size)
         counter_noise(self.key, indices.astype(np.uint64, copy=False), self.size, self.distribution.standard,
                       out=out)
-        return self.distribution.from_standard(out)
+        return self._to_distribution(out)
 
     def many_feature_major(self, indices: np.ndarray, out: np.ndarray) -> np.ndarray:
         """:meth:`many` written feature-major (``out[j, i]``: feature ``j`` of ``indices[i]``) by the
@@ -312,7 +331,16 @@ class CounterNoise(NoiseStream):
             raise ValueError("indices must be >= 0")
         counter_noise_feature_major(self.key, indices.astype(np.uint64, copy=False), self.size,
                                     self.distribution.standard, out)
-        return self.distribution.from_standard(out)
+        return self._to_distribution(out)
+
+    def _to_distribution(self, out: np.ndarray) -> np.ndarray:
+        """Map the standard variates in ``out`` to the distribution, the result in ``out`` whether or
+        not the distribution's :meth:`~NoiseDistribution.from_standard` works in place: a replay
+        buffer that hands ``out`` (its batch's noise columns) reads exactly the agent's noise."""
+        mapped = self.distribution.from_standard(out)
+        if mapped is not out:
+            out[...] = mapped
+        return out
 
 
 #: the regenerable noise streams, by the name ``NoisyObservation(noise_generator=...)`` takes

@@ -23,6 +23,11 @@ def build_env(config: ExperimentConfig, seed: int, permuted: bool | None = None,
     ``DummyVecEnv``, or for training (``training=True``) the config's ``n_envs`` in its ``vec_env``
     class, env ``i`` seeded with ``seed + i``.
 
+    The noise of an extremely noisy env is seeded apart from the resets: env ``i`` of the training
+    envs draws ``derive_noise_seed(seed, "train", i)`` and an evaluation env
+    ``derive_noise_seed(seed, "eval", 0)`` (:func:`~sparse_rl.envs.streams.derive_noise_seed`), so
+    no two envs of any runs share a noise stream.
+
     :param config: the experiment
     :param seed: seeds its resets, action space and noise
     :param permuted: for an env with a feature permutation, force the phase (``True``: permuted from
@@ -40,12 +45,13 @@ def build_env(config: ExperimentConfig, seed: int, permuted: bool | None = None,
     if render_mode is not None:
         env_config = dataclasses.replace(env_config, make_kwargs={**env_config.make_kwargs, "render_mode": render_mode})
     n_envs = config.n_envs if training else 1
-    first = _make_one_env(config.env.id, env_config, seed)  # built here: a config error shows before any process
+    role = "train" if training else "eval"
+    first = _make_one_env(config.env.id, env_config, seed, role, 0)  # built here: a config error shows first
     factories = [lambda: Monitor(first)] + [
-        (lambda i=i: Monitor(_make_one_env(config.env.id, env_config, seed + i))) for i in range(1, n_envs)]
+        (lambda i=i: Monitor(_make_one_env(config.env.id, env_config, seed, role, i))) for i in range(1, n_envs)]
     if training and config.vec_env == "subproc":
         first.close()
-        factories[0] = lambda: Monitor(_make_one_env(config.env.id, env_config, seed))
+        factories[0] = lambda: Monitor(_make_one_env(config.env.id, env_config, seed, role, 0))
         vec_env = SubprocVecEnv(factories)
     else:
         vec_env = DummyVecEnv(factories)
@@ -53,11 +59,14 @@ def build_env(config: ExperimentConfig, seed: int, permuted: bool | None = None,
     return vec_env
 
 
-def _make_one_env(env_id: str, env_config: Any, seed: int) -> Any:
+def _make_one_env(env_id: str, env_config: Any, seed: int, role: str, index: int) -> Any:
+    """Env ``index`` of ``role`` (``train``/``eval``): reset and action-space seed ``seed + index``,
+    its noise seeded by ``(seed, role, index)``."""
     from sparse_rl.envs.factory import make_env
+    from sparse_rl.envs.streams import derive_noise_seed
 
     try:
-        return make_env(env_config, seed=seed)
+        return make_env(env_config, seed=seed + index, noise_seed=derive_noise_seed(seed, role, index))
     except (ValueError, TypeError, ImportError) as error:
         raise ConfigError(f"env: cannot build {env_id!r}: {' '.join(str(error).split())}") from None
     except Exception as error:  # noqa: BLE001 - gymnasium raises many kinds (e.g. a missing dependency)
@@ -100,7 +109,30 @@ def agent_kwargs(config: ExperimentConfig, n_actions: int) -> dict[str, Any]:
     if config.agent.implementation == "sb3":
         del kwargs["sparsity"]
         kwargs.pop("store_noise", None)
+        _drop_sparse_rl_only(kwargs)
     return kwargs
+
+
+#: sparse_rl's training options that SB3's own SAC / TD3 do not take, with the value that is SB3's
+#: behaviour: (where, key, SB3's value)
+_SPARSE_RL_ONLY = (("agent.hyperparams", "critic_loss_scale", 0.5),
+                   ("agent.hyperparams.policy_kwargs", "weight_init", "torch"))
+
+
+def _drop_sparse_rl_only(kwargs: dict[str, Any]) -> None:
+    """For ``agent.implementation: sb3``: remove the options SB3 does not take where they ask for
+    SB3's own behaviour; a :class:`ConfigError` where they ask for another (a method's
+    ``critic_loss_scale: 1.0`` or ``weight_init: xavier_uniform``), since SB3 would ignore it."""
+    for where, key, sb3_value in _SPARSE_RL_ONLY:
+        holder = kwargs["policy_kwargs"] if where.endswith("policy_kwargs") else kwargs
+        if key not in holder:
+            continue
+        value = holder.pop(key)
+        if value != sb3_value:
+            raise ConfigError(
+                f"{where}.{key} is {value!r}, which SB3's own {'SAC/TD3'} cannot do (agent.implementation: sb3); "
+                f"use sparse_rl's agent with sparsity: dense (SB3's algorithm, parameter-identical to it at "
+                f"{key}: {sb3_value!r}), or set {where}.{key}: {sb3_value!r}")
 
 
 def sb3_replay_buffer(config: ExperimentConfig, env: Any) -> dict[str, Any]:

@@ -107,7 +107,7 @@ def estimate_memory(config: ExperimentConfig, n_real: int) -> MemoryEstimate:
     if env.n_noise is not None:
         n_noise = int(env.n_noise)
     elif env.noise_fraction > 0:
-        n_noise = noise_feature_count(n_real, env.noise_fraction)
+        n_noise = noise_feature_count(n_real, env.noise_fraction, env.count_rule)
     inputs = n_real + n_noise
     tables = 0
     if n_noise and env.noise_generator == "table":

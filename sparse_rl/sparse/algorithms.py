@@ -34,6 +34,10 @@ class DSTAlgorithm:
     updates_topology: ClassVar[bool] = True
     #: whether the grow rule needs the dense-weight gradient (layers are armed before an update)
     needs_dense_gradient: ClassVar[bool] = False
+    #: whether the grow rule may pick a connection dropped in the same update (it then stays, with
+    #: its weight and optimizer state, as if it had not been dropped); otherwise growth is among
+    #: the positions that were inactive before the update
+    regrow_dropped: bool = False
     #: whether the scores weigh inputs by their scale (the agent sets ``layer.input_scale`` first)
     uses_input_scale: bool = False
 
@@ -96,9 +100,24 @@ class Static(DSTAlgorithm):
 @register_algorithm
 class SET(DSTAlgorithm):
     """Sparse Evolutionary Training (Mocanu et al., Nature Communications 2018): drop the active
-    connections of smallest magnitude, regrow as many at random free positions."""
+    connections of smallest magnitude, regrow as many at random free positions.
+
+    :param regrow_dropped: draw the regrown positions among every inactive position after the
+        drop, the ones just dropped included, as Grooten et al.'s ANF code does (its ``grow_set``
+        samples every zero of the pruned mask); a just-dropped connection drawn again keeps its
+        weight there (their masks are reapplied, not the weights reset), and here too. ``False``
+        (the default): only positions that were inactive before the update can grow.
+    """
 
     name = "set"
+
+    def __init__(self, regrow_dropped: bool = False) -> None:
+        if not isinstance(regrow_dropped, bool):
+            raise ValueError(f"regrow_dropped must be true or false, got {regrow_dropped!r}")
+        self.regrow_dropped = regrow_dropped
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, regrow_dropped={self.regrow_dropped})"
 
 
 @register_algorithm

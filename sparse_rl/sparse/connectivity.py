@@ -168,13 +168,18 @@ FILTERING_KEYS = ("in_degree_real", "in_degree_noise", "in_degree_ratio", "real_
 
 
 def filtering_metrics(mask: torch.Tensor | np.ndarray, weight: torch.Tensor | np.ndarray,
-                      real_observation: np.ndarray) -> FilteringMetrics:
+                      real_observation: np.ndarray, actions_as_real: bool = False) -> FilteringMetrics:
     """The filtering summary of one input layer.
 
     :param mask: the layer's boolean mask, shape (out_features, in_features)
     :param weight: its weight, same shape (inactive entries are ignored)
     :param real_observation: boolean over the observation columns (the first ``len`` inputs; any
         further inputs, a critic's actions, are neither real nor noise)
+    :param actions_as_real: count a critic's action columns (the inputs after the observation) as
+        real in :attr:`~FilteringMetrics.in_degree_real`, as Grooten et al.'s code does
+        (``count_weights``: the mean over the real state columns and the action columns); the
+        default counts the observation's real columns only, so that actor and critics are read on
+        the same columns. Only the in-degree of the real columns (and the ratio) changes.
     """
     real = np.asarray(real_observation, dtype=bool).reshape(-1)
     degrees = in_degree(mask).astype(np.float64)
@@ -186,6 +191,8 @@ def filtering_metrics(mask: torch.Tensor | np.ndarray, weight: torch.Tensor | np
     n_real = int(real.sum())
     noise = ~real
     degree_real = float(observed[real].mean()) if n_real else math.nan
+    if actions_as_real and degrees.size > n_observation:
+        degree_real = float(np.concatenate([observed[real], degrees[n_observation:]]).mean())
     degree_noise = float(observed[noise].mean()) if noise.any() else math.nan
     fill = float(observed[real].sum() / (n_real * out_features)) if n_real and out_features else math.nan
     if n_real:

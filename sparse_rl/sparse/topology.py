@@ -3,10 +3,12 @@
 Call :meth:`TopologyUpdater.step` after each optimizer step (or with the number of gradient steps
 done). On the schedule's update steps, for every sparse layer: drop the fraction ζ of active
 connections with the lowest drop score, grow exactly as many at positions that were inactive
-*before* this update (so a connection pruned now is never regrown now), set the regrown weights to
-zero, and reset the optimizer's per-parameter state (Adam's ``exp_avg``, ``exp_avg_sq``) at every
-changed position. Note: Adam's ``step`` counter is per tensor, so a regrown weight does not restart
-its bias correction; with zeroed moments its first updates are small, not large.
+*before* this update (so a connection pruned now is never regrown now; an algorithm with
+``regrow_dropped``, SET as ANF's code runs it, may draw a just-dropped one again, which then
+stays as it was), set the regrown weights to zero, and reset the optimizer's per-parameter state
+(Adam's ``exp_avg``, ``exp_avg_sq``) at every changed position. Note: Adam's ``step`` counter is
+per tensor, so a regrown weight does not restart its bias correction; with zeroed moments its
+first updates are small, not large.
 
 The updater works on every storage backend of :class:`~sparse_rl.sparse.layers.SparseLinear`
 through one interface: it chooses flat positions to drop and grow, and the layer moves the
@@ -200,18 +202,25 @@ class TopologyUpdater:
         nnz = layer.nnz
         numel = layer.in_features * layer.out_features
         k = min(round(drop_fraction * nnz), numel - nnz)
+        moved = 0
         if k > 0:
-            free_before = ~layer.mask
+            candidates = ~layer.mask
             dropped = self._drop(layer, k)
-            grown = self.algorithm.grow_indices(layer, free_before, k, self.generator)
+            if self.algorithm.regrow_dropped:
+                candidates.view(-1)[dropped.to(candidates.device)] = True
+            grown = self.algorithm.grow_indices(layer, candidates, k, self.generator)
             if grown.numel() != k:
                 raise RuntimeError(f"{self.algorithm!r} grew {grown.numel()} connections instead of {k}")
-            param, changed = layer.replace_connections(dropped, grown)
-            reset_optimizer_state(self.optimizers, param, changed)
-            layer.order_for_kernels_(self.optimizers)
+            if self.algorithm.regrow_dropped:
+                dropped, grown = _without_common(dropped, grown)
+            moved = int(dropped.numel())
+            if moved:
+                param, changed = layer.replace_connections(dropped, grown)
+                reset_optimizer_state(self.optimizers, param, changed)
+                layer.order_for_kernels_(self.optimizers)
         layer.dense_grad = None
         return LayerUpdateStats(
-            pruned=k, grown=k, nnz=nnz, density=nnz / numel,
+            pruned=moved, grown=moved, nnz=nnz, density=nnz / numel,
             mean_abs_weight=layer.abs_weight_sum() / nnz if nnz else 0.0,
         )
 
@@ -232,3 +241,11 @@ class TopologyUpdater:
         self.pending_step = state["pending_step"]
         self.generator.set_state(state["rng_state"])
         self.prepare(1)
+
+
+def _without_common(dropped: torch.Tensor, grown: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``dropped`` and ``grown`` less the positions in both (connections dropped and drawn again,
+    which stay as they were); equally many of each remain."""
+    grown = grown.to(dropped.device)
+    both = torch.isin(dropped, grown)
+    return dropped[~both], grown[~torch.isin(grown, dropped)]

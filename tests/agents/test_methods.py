@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
+import torch
 from stable_baselines3.common.noise import NormalActionNoise
 
 from sparse_rl.agents import METHODS, SparseSAC, SparseTD3, make_agent
@@ -67,3 +69,89 @@ def test_a_config_overrides_the_method_and_a_bad_name_is_refused() -> None:
     assert config_from_dict(config.to_dict()) == config  # the resolved config loads again unchanged
     with pytest.raises(ConfigError, match="method: unknown method 'ds_sca'"):
         config_from_dict({"method": "ds_sca", "env": {"id": "Pendulum-v1"}})
+
+
+def _linear_weights_and_biases(model) -> list[tuple[torch.Tensor, torch.Tensor | None, int, int]]:
+    from torch import nn
+
+    from sparse_rl.sparse.layers import SparseLinear
+
+    layers = []
+    for module in [*model.actor.modules(), *model.critic.modules()]:
+        if isinstance(module, (nn.Linear, SparseLinear)):
+            layers.append((module.weight.detach(), module.bias, module.in_features, module.out_features))
+    return layers
+
+
+@pytest.mark.parametrize("sparsity", [None, "dense"])
+def test_anf_sac_initialises_every_layer_xavier_uniform_as_their_code(sparsity: str | None) -> None:
+    model = make_agent("anf_sac", "Pendulum-v1", sparsity=sparsity, seed=0, buffer_size=1000)
+    assert model.policy.weight_init == "xavier_uniform" and model.critic_loss_scale == 1.0
+    layers = _linear_weights_and_biases(model)
+    assert len(layers) == 4 + 2 * 3  # actor: 2 hidden + mu + log_std; two Q-networks of 3
+    for weight, bias, n_in, n_out in layers:
+        bound = math.sqrt(6.0 / (n_in + n_out))
+        assert float(weight.abs().max()) <= bound and float(weight.abs().max()) > 0.8 * bound
+        assert bias is not None and torch.count_nonzero(bias) == 0
+    # ANF-TD3's code keeps torch's init; SB3's SAC and a bare SparseSAC keep SB3's.
+    td3 = make_agent("anf_td3", "Pendulum-v1", seed=0, buffer_size=1000)
+    assert td3.policy.weight_init == "torch" and torch.count_nonzero(td3.actor.mu[-2].bias) > 0
+    bare = SparseSAC("MlpPolicy", "Pendulum-v1", sparsity="dense", seed=0, buffer_size=1000)
+    assert bare.policy.weight_init == "torch" and bare.critic_loss_scale == 0.5
+
+
+def test_weight_init_survives_save_and_load(tmp_path: Path) -> None:
+    model = make_agent("anf_sac", "Pendulum-v1", seed=0, buffer_size=1000, policy_kwargs={"net_arch": [16, 16]})
+    model.save(tmp_path / "m.zip")
+    loaded = SparseSAC.load(tmp_path / "m.zip")
+    assert loaded.policy.weight_init == "xavier_uniform" and loaded.critic_loss_scale == 1.0
+    assert len(loaded.critic.optimizer._optimizer_step_pre_hooks) == 1
+    with pytest.raises(ValueError, match="unknown weight_init 'glorot'"):
+        SparseSAC("MlpPolicy", "Pendulum-v1", policy_kwargs={"weight_init": "glorot"})
+    with pytest.raises(ValueError, match="critic_loss_scale must be a finite number > 0"):
+        SparseSAC("MlpPolicy", "Pendulum-v1", critic_loss_scale=0)
+
+
+def test_critic_loss_scale_one_gives_the_gradients_of_mse_plus_mse(tiny) -> None:
+    # With plain SGD (no momentum, no decay) one critic step moves each weight by lr * grad, so the
+    # summed loss (scale 1.0, Grooten et al.'s) must move the critic exactly twice as far as SB3's
+    # 0.5 * (mse + mse) from the same start on the same batch.
+    moves = {}
+    for scale in (0.5, 1.0):
+        kwargs = tiny(learning_starts=50, batch_size=16, critic_loss_scale=scale, learning_rate=1e-2,
+                      policy_kwargs=dict(net_arch=[8, 8], optimizer_class=torch.optim.SGD))
+        model = SparseSAC("MlpPolicy", "Pendulum-v1", sparsity="dense", **kwargs)
+        model.learn(50)  # fills the buffer, no gradient step yet
+        before = [p.detach().clone() for p in model.critic.parameters()]
+        model.train(gradient_steps=1, batch_size=16)
+        moves[scale] = [p.detach() - b for p, b in zip(model.critic.parameters(), before)]
+    for half, full in zip(moves[0.5], moves[1.0]):
+        assert torch.allclose(full, 2 * half, rtol=1e-5, atol=1e-7)
+    assert any(float(m.abs().max()) > 0 for m in moves[0.5])
+
+
+def test_sb3_implementation_refuses_what_sb3_cannot_do() -> None:
+    from sparse_rl.experiment.factory import agent_kwargs
+
+    config = load_config([CONFIGS / "base.yaml", CONFIGS / "agents" / "sac.yaml", CONFIGS / "sparsity" / "dense.yaml",
+                          CONFIGS / "envs" / "hopper.yaml"], overrides=["agent.implementation=sb3"])
+    with pytest.raises(ConfigError, match="critic_loss_scale is 1.0, which SB3's own"):
+        agent_kwargs(config, 3)
+    config = load_config([CONFIGS / "base.yaml", CONFIGS / "agents" / "sac.yaml", CONFIGS / "sparsity" / "dense.yaml",
+                          CONFIGS / "envs" / "hopper.yaml"],
+                         overrides=["agent.implementation=sb3", "agent.hyperparams.critic_loss_scale=0.5",
+                                    "agent.hyperparams.policy_kwargs.weight_init=torch"])
+    kwargs = agent_kwargs(config, 3)
+    assert "critic_loss_scale" not in kwargs and "weight_init" not in kwargs["policy_kwargs"]
+
+
+def test_rigl_sac_and_ds_td3_follow_their_code() -> None:
+    rigl = METHODS["rigl_sac"]
+    assert rigl.sparsity["drop_fraction"] == 0.1 and "output" in rigl.sparsity["sparse_roles"]
+    assert rigl.hyperparams["learning_starts"] == 1000 and rigl.hyperparams["policy_kwargs"]["weight_init"] == (
+        "xavier_uniform")
+    model = make_agent("rigl_sac", "Pendulum-v1", seed=0, buffer_size=1000, policy_kwargs={"net_arch": [32, 32]})
+    from sparse_rl.sparse.layers import SparseLinear
+
+    assert isinstance(model.actor.mu, SparseLinear)  # the output heads are sparse too
+    assert any("7 / 20" in departure for departure in METHODS["ds_td3"].departures)

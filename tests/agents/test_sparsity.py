@@ -57,3 +57,11 @@ def test_fractional_stop_is_resolved_against_the_training_length() -> None:
 def test_bad_sparsity_raises_clear_errors(spec: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         resolve_sparsity(spec)  # type: ignore[arg-type]
+
+
+def test_another_algorithm_on_a_preset_drops_the_presets_algorithm_kwargs() -> None:
+    assert resolve_sparsity("anf").algorithm_kwargs == {"regrow_dropped": True}
+    assert resolve_sparsity({"preset": "anf", "algorithm": "rigl"}).algorithm_kwargs == {}
+    assert resolve_sparsity({"preset": "anf", "algorithm": "set"}).algorithm_kwargs == {"regrow_dropped": True}
+    kept = resolve_sparsity({"preset": "strength_filter", "algorithm": "set", "algorithm_kwargs": {}})
+    assert kept.algorithm == "set" and kept.algorithm_kwargs == {}

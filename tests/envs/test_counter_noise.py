@@ -167,3 +167,29 @@ def test_feature_major_noise_is_the_transpose_of_the_rows(stream: CounterNoise, 
         monkeypatch.setattr("sparse_rl.envs.counter_noise.native_counter_noise", lambda: None)
         again = np.empty((stream.size, 100), dtype=np.float32)
         np.testing.assert_array_equal(stream.many_feature_major(indices, again), rows.T)
+
+
+class _ShiftedNormal(NormalNoise):
+    """A distribution whose ``from_standard`` returns a new array instead of working in place."""
+
+    name = "shifted_normal_for_test"
+
+    def from_standard(self, values: np.ndarray) -> np.ndarray:
+        return values * np.float32(2.0) + np.float32(1.0)
+
+
+def test_the_noise_written_into_out_is_the_distributions_even_when_not_mapped_in_place() -> None:
+    # The replay buffer reads the noise columns it hands as ``out``: they must hold the same numbers
+    # the env emitted, whatever from_standard does.
+    stream = CounterNoise(_ShiftedNormal(), size=7, noise_seed=3)
+    indices = np.arange(5)
+    out = np.zeros((5, 7), dtype=np.float32)
+    returned = stream.many(indices, out=out)
+    emitted = np.stack([stream(int(k)) for k in indices])
+    np.testing.assert_array_equal(out, emitted)
+    np.testing.assert_array_equal(returned, emitted)
+    feature_major = np.zeros((7, 5), dtype=np.float32)
+    stream.many_feature_major(indices, feature_major)
+    np.testing.assert_array_equal(feature_major, emitted.T)
+    standard = CounterNoise(NormalNoise(), size=7, noise_seed=3).many(indices)
+    np.testing.assert_array_equal(emitted, standard * np.float32(2.0) + np.float32(1.0))  # mapped, once

@@ -64,6 +64,21 @@ def test_noise_feature_count_halfcheetah(noise_fraction: float, total: int) -> N
     assert 17 + noise_feature_count(17, noise_fraction) == total
 
 
+@pytest.mark.parametrize(
+    ("n_real", "noise_fraction", "total"),
+    [(17, 0.8, 86), (17, 0.9, 171), (17, 0.95, 340), (17, 0.98, 850), (17, 0.99, 1700), (9, 0.8, 46), (11, 0.9, 111)],
+)
+def test_float_count_rule_is_grooten_et_als_arithmetic(n_real: int, noise_fraction: float, total: int) -> None:
+    # Their code: int(np.ceil(state_dim / (1 - fake_features))), in floating point.
+    assert total == int(np.ceil(n_real / (1 - noise_fraction)))
+    assert n_real + noise_feature_count(n_real, noise_fraction, count_rule="float") == total
+    env = NoisyObservation(gym.make("Pendulum-v1"), noise_fraction=0.9, count_rule="float")
+    assert env.observation_space.shape == (31,)  # 3 / 0.1 = 30.000000000000004 in floats
+    assert NoisyObservation(gym.make("Pendulum-v1"), noise_fraction=0.9).observation_space.shape == (30,)
+    with pytest.raises(ValueError, match="unknown count_rule 'round'"):
+        noise_feature_count(17, 0.9, count_rule="round")
+
+
 def test_noise_feature_count_is_the_smallest_total_reaching_the_fraction() -> None:
     for n_real in range(1, 40):
         for f in (0.1, 0.25, 1 / 3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.999):

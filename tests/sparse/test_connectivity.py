@@ -31,6 +31,16 @@ def test_filtering_metrics_hand_worked() -> None:
     assert set(metrics.as_dict()) == set(FILTERING_KEYS)
 
 
+def test_filtering_metrics_can_count_the_actions_as_real_as_grootens_code() -> None:
+    # The hand-worked layer above: real columns 0, 1 (in-degree 3, 2) and the action column (2).
+    mask = torch.tensor([[1, 1, 0, 1, 1], [1, 0, 0, 0, 1], [1, 1, 1, 0, 0]], dtype=torch.bool)
+    real = np.array([True, True, False, False])
+    theirs = filtering_metrics(mask, mask.float(), real, actions_as_real=True)
+    assert theirs.in_degree_real == pytest.approx(7 / 3)  # (3 + 2 + 2) / 3
+    assert theirs.in_degree_noise == 1.0 and theirs.in_degree_ratio == pytest.approx(7 / 3)
+    assert filtering_metrics(mask[:, :4], mask[:, :4].float(), real, actions_as_real=True).in_degree_real == 2.5
+
+
 def test_filtering_metrics_without_noise_and_with_a_weak_real_feature() -> None:
     mask = np.ones((2, 3), dtype=bool)
     no_noise = filtering_metrics(mask, np.ones((2, 3)), np.array([True, True, True]))

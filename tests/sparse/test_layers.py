@@ -137,3 +137,19 @@ def test_the_constructor_and_the_factory_build_the_backend() -> None:
     assert type(SparseLinear(16, 8, density=0.5)) is MaskedSparseLinear
     assert type(make_sparse_linear(300, 8, density=0.1)) is CSRSparseLinear
     assert type(make_sparse_linear(300, 8, density=0.1, backend="masked")) is MaskedSparseLinear
+
+
+@pytest.mark.parametrize("backend", ["masked", "csr"])
+@pytest.mark.parametrize("density", [1.0, 0.2])
+def test_xavier_uniform_init_is_anf_sacs(backend: str, density: float) -> None:
+    # Grooten et al.'s SAC code: xavier_uniform_(weight, gain=1), bias 0, then the mask.
+    layer = SparseLinear(300, 64, density=density, backend=backend if density < 1 else "masked",
+                         init="xavier_uniform", generator=torch.Generator().manual_seed(0))
+    bound = math.sqrt(6.0 / (300 + 64))
+    weight, mask = layer.weight.detach(), layer.mask
+    assert float(weight.abs().max()) <= bound
+    assert float(weight[mask].abs().max()) > 0.9 * bound  # uses the whole range, not 1/sqrt(fan_in)'s
+    assert float(weight[~mask].abs().sum()) == 0.0 and layer.nnz == round(density * 300 * 64)
+    assert torch.count_nonzero(layer.bias) == 0
+    with pytest.raises(ValueError, match="unknown init 'xavier'.*did you mean"):
+        SparseLinear(8, 4, density=0.5, init="xavier")

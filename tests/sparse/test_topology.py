@@ -8,6 +8,7 @@ import copy
 import pytest
 import torch
 
+from sparse_rl.sparse.algorithms import make_algorithm
 from sparse_rl.sparse.layers import SparseLinear
 from sparse_rl.sparse.schedules import UpdateSchedule
 from sparse_rl.sparse.topology import TopologyUpdater
@@ -170,3 +171,41 @@ def test_state_of_another_algorithm_is_rejected() -> None:
     state = TopologyUpdater(layer, algorithm="set").state_dict()
     with pytest.raises(ValueError, match="belongs to algorithm 'set', not 'rigl'"):
         TopologyUpdater(layer, algorithm="rigl").load_state_dict(state)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_set_with_regrow_dropped_may_draw_a_dropped_connection_again_and_keeps_its_weight(backend: str) -> None:
+    # 7 of 8 active, drop fraction 0.5: k = min(round(3.5), 8 - 7) = 1. The smallest |w| is -0.1 at 2;
+    # position 3 is the only free one. Without regrow_dropped growth must take 3; with it, 3 or 2
+    # (then nothing moves and -0.1 stays). Over seeds both outcomes occur, and the count is exact.
+    weights = [0.9, -0.5, -0.1, 0.0, 0.4, 0.2, 0.6, -0.7]
+    outcomes = {}
+    for regrow in (False, True):
+        seen = set()
+        for seed in range(12):
+            layer = _eight_weight_layer([1, 1, 1, 0, 1, 1, 1, 1], weights, backend)
+            algorithm = make_algorithm("set", regrow_dropped=regrow)
+            schedule = UpdateSchedule(interval=1, drop_fraction=0.5)
+            updater = TopologyUpdater(layer, algorithm=algorithm, schedule=schedule, seed=seed)
+            update = updater.step()
+            assert layer.nnz == 7
+            mask = layer.mask.view(-1).int().tolist()
+            if mask[2]:  # drawn again: unchanged, weight kept, nothing counted as moved
+                assert layer.weight.view(-1).tolist() == pytest.approx(weights)
+                assert update is not None and update.layers["layer"].pruned == 0 and update.changed == 0
+                seen.add("regrown")
+            else:
+                assert mask == [1, 1, 0, 1, 1, 1, 1, 1] and update.layers["layer"].pruned == 1
+                seen.add("moved")
+        outcomes[regrow] = seen
+    assert outcomes == {False: {"moved"}, True: {"moved", "regrown"}}
+
+
+def test_regrow_dropped_is_checked_and_anf_uses_it() -> None:
+    from sparse_rl.agents.sparsity import resolve_sparsity
+
+    with pytest.raises(ValueError, match="regrow_dropped must be true or false"):
+        make_algorithm("set", regrow_dropped="yes")
+    assert resolve_sparsity("anf").make_algorithm().regrow_dropped is True
+    assert resolve_sparsity("all_layers").make_algorithm().regrow_dropped is True
+    assert make_algorithm("set").regrow_dropped is False and make_algorithm("rigl").regrow_dropped is False

@@ -19,7 +19,7 @@ from sparse_rl._util.validation import check_choice, check_density
 from sparse_rl.sparse.layers.backends import backend_class, resolve_backend
 
 #: weight initialisations of a sparse layer (see :class:`SparseLinear`)
-INITS = ("active_fan_in", "dense_fan_in")
+INITS = ("active_fan_in", "dense_fan_in", "xavier_uniform")
 
 
 def active_count(numel: int, density: float) -> int:
@@ -76,7 +76,8 @@ class SparseLinear(nn.Module):
     layer is initialised exactly like ``nn.Linear``. Inactive weights are exactly zero.
     ``init="dense_fan_in"`` is the references' rule instead (SET's, ANF's and DS-TD3's code:
     ``nn.Linear``'s U(-1/√in, 1/√in) over the dense fan-in, then masked); the papers' presets use
-    it (``docs/fidelity.md``).
+    it (``docs/fidelity.md``). ``init="xavier_uniform"`` is ANF-SAC's (Grooten et al.'s SAC code):
+    Glorot & Bengio's U(±√(6 / (in + out))) over the dense shape, then masked, with zero biases.
 
     **Training.** Inactive weights get no gradient. :meth:`capture_dense_gradient` arms the layer
     to record the gradient with respect to the *dense* weight, ``∂L/∂(W ⊙ M)``, on the next
@@ -92,8 +93,9 @@ class SparseLinear(nn.Module):
     :param device: where the parameters live
     :param dtype: the parameters' dtype
     :param generator: random generator for the mask and weights (torch's global RNG when ``None``)
-    :param init: ``active_fan_in`` (the default: bounds from the active fan-in) or ``dense_fan_in``
-        (the references': bounds from ``in_features``)
+    :param init: ``active_fan_in`` (the default: bounds from the active fan-in), ``dense_fan_in``
+        (the references': bounds from ``in_features``) or ``xavier_uniform`` (ANF-SAC's: Xavier
+        bounds from the dense shape, zero bias)
     """
 
     #: the storage backend of this class's instances
@@ -166,7 +168,7 @@ class SparseLinear(nn.Module):
         :param density: the new layer's density
         :param generator: random generator for the mask and weights
         :param backend: ``masked``, ``csr`` or ``auto`` (``None``: the class's own)
-        :param init: ``active_fan_in`` or ``dense_fan_in`` (see the class docstring)
+        :param init: ``active_fan_in``, ``dense_fan_in`` or ``xavier_uniform`` (see the class docstring)
         """
         layer = cls(
             linear.in_features,
@@ -258,31 +260,39 @@ class SparseLinear(nn.Module):
     # -- shared ---------------------------------------------------------------------------------
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         """Draw a new random mask at the target density and initialise the active weights and bias
-        from U(-1/√f, 1/√f), ``f`` the active fan-in, or ``in_features`` with
-        ``init="dense_fan_in"`` (see the class docstring)."""
+        by :attr:`init`: U(-1/√f, 1/√f) with ``f`` the active fan-in (``active_fan_in``) or
+        ``in_features`` (``dense_fan_in``), or Xavier-uniform weights over the dense shape with a
+        zero bias (``xavier_uniform``); see the class docstring."""
         shape = (self.out_features, self.in_features)
         storage = next(self.parameters())  # the weights' parameter, registered first
         device, dtype = storage.device, storage.dtype
         with torch.no_grad():
             weight = torch.empty(shape, device=device, dtype=dtype)
-            if self.target_density == 1.0:
-                mask = torch.ones(shape, dtype=torch.bool, device=device)
+            dense = self.target_density == 1.0
+            mask = (torch.ones(shape, dtype=torch.bool, device=device) if dense
+                    else random_mask(shape, self.target_density, generator, device))
+            if self.init == "xavier_uniform":
+                nn.init.xavier_uniform_(weight, gain=1.0, generator=generator)
+                bias_bound = 0.0
+            elif dense:
                 # Exactly nn.Linear's initialisation, so density 1.0 reproduces a dense layer.
                 nn.init.kaiming_uniform_(weight, a=math.sqrt(5), generator=generator)
-                fan_in = float(self.in_features)
+                bias_bound = 1.0 / math.sqrt(self.in_features) if self.in_features > 0 else 0.0
             else:
-                mask = random_mask(shape, self.target_density, generator, device)
                 if self.init == "dense_fan_in":
                     fan_in = float(self.in_features)
                 else:
                     fan_in = max(1.0, int(mask.count_nonzero()) / self.out_features)
-                bound = 1.0 / math.sqrt(fan_in)
-                nn.init.uniform_(weight, -bound, bound, generator=generator)
+                bias_bound = 1.0 / math.sqrt(fan_in)
+                nn.init.uniform_(weight, -bias_bound, bias_bound, generator=generator)
+            if not dense:
                 weight.mul_(mask)
             self._init_connections(mask, weight)
             if self.bias is not None:
-                bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-                nn.init.uniform_(self.bias, -bound, bound, generator=generator)
+                if bias_bound > 0:
+                    nn.init.uniform_(self.bias, -bias_bound, bias_bound, generator=generator)
+                else:
+                    self.bias.zero_()
 
     @property
     def density(self) -> float:
