@@ -16,6 +16,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from sparse_rl.experiment.errors import UserError
 
@@ -28,7 +29,16 @@ Handler = Callable[[argparse.Namespace], int]
 
 def _configure_train(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("configs", nargs="*", metavar="CONFIG",
-                        help="YAML config file(s), merged in order (e.g. configs/quick/pendulum_sac_anf.yaml)")
+                        help="YAML config file(s) or shipped config names, merged in order (e.g. "
+                             "quick/pendulum_sac_anf); none: the shipped base config with --method and --env")
+    parser.add_argument("--method", default=None,
+                        help="a paper's method: anf_sac, anf_td3, ds_sac, ds_td3, rigl_sac (its training settings, "
+                             "sparsity and per-task values)")
+    parser.add_argument("--env", default=None, metavar="ID", help="a gymnasium id, e.g. HalfCheetah-v5")
+    parser.add_argument("--noise", type=float, default=None, metavar="F",
+                        help="the fraction of inputs that are noise, in [0, 1) (e.g. 0.98)")
+    parser.add_argument("--sparsity", default=None, metavar="PRESET",
+                        help="another sparsity preset than the method's (dense, static, anf, strength_filter...)")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its newest checkpoint")
     parser.add_argument("--checkpoint", metavar="DIR", help="with --resume: resume from this checkpoint directory")
     parser.add_argument("--track", action="store_true",
@@ -40,10 +50,11 @@ def _configure_train(parser: argparse.ArgumentParser) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from sparse_rl.experiment import runner
-    from sparse_rl.experiment.config import load_config
 
-    if args.resume and args.configs:
-        raise UserError("give either CONFIG files (a new run) or --resume RUN_DIR (an existing run), not both; "
+    composing = [flag for flag in ("method", "env", "noise", "sparsity") if getattr(args, flag) is not None]
+    if args.resume and (args.configs or composing):
+        what = "CONFIG files" if args.configs else "--" + composing[0]
+        raise UserError(f"give either {what} (a new run) or --resume RUN_DIR (an existing run), not both; "
                         "a resumed run uses its own config.yaml (change it with --set)")
     if args.checkpoint and not args.resume:
         raise UserError("--checkpoint needs --resume RUN_DIR")
@@ -52,12 +63,10 @@ def _train(args: argparse.Namespace) -> int:
     if args.resume:
         result = runner.resume(args.resume, args.overrides, checkpoint=args.checkpoint, progress_bar=args.progress)
     else:
-        if not args.configs:
-            raise UserError("give a config file (e.g. sparse-rl train configs/quick/pendulum_sac_anf.yaml) or "
-                            "--resume RUN_DIR")
-        from sparse_rl.experiment.shipped_configs import resolve_config_path
+        from sparse_rl.experiment.shipped_configs import compose_run
 
-        config = load_config([resolve_config_path(path) for path in args.configs], args.overrides)
+        config = compose_run(args.configs, method=args.method, env=args.env, noise=args.noise,
+                             sparsity=args.sparsity, overrides=args.overrides)
         result = runner.train(config, progress_bar=args.progress,
                               on_run_dir=lambda path: print(f"run directory: {path}", file=sys.stderr))
     print(result.message)
@@ -270,10 +279,11 @@ def _configure_configs(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     actions.add_parser("list", help="the names of the shipped configs")
     show = actions.add_parser("show", help="print a shipped config")
-    show.add_argument("name", metavar="NAME", help="e.g. quick/pendulum_sac_anf")
-    show.add_argument("--resolved", action="store_true", help="with its defaults merged in")
+    show.add_argument("name", metavar="NAME", help="a shipped name (e.g. quick/pendulum_sac_anf) or a YAML file")
+    show.add_argument("--resolved", action="store_true",
+                      help="every value a run of it uses: its defaults merged in and its method expanded")
     copy = actions.add_parser("copy", help="copy a shipped config to start from")
-    copy.add_argument("name", metavar="NAME", help="e.g. experiments/halfcheetah/sac_anf")
+    copy.add_argument("name", metavar="NAME", help="e.g. quick/pendulum_sac_anf")
     copy.add_argument("destination", metavar="DEST",
                       help="a new directory (gets the whole configs tree), or an existing directory or a .yaml "
                            "file (gets the one config with its parts merged in)")
@@ -288,18 +298,28 @@ def _configs(args: argparse.Namespace) -> int:
             print(f"  {name}")
         print("train one with: sparse-rl train NAME (e.g. sparse-rl train quick/pendulum_sac_anf)")
     elif args.action == "show":
-        path = shipped_configs.find_config(args.name)
+        path = Path(args.name) if Path(args.name).is_file() else shipped_configs.find_config(args.name)
         if args.resolved:
-            import yaml
-
-            from sparse_rl.experiment.config import compose
-
-            print(yaml.safe_dump(compose(path), sort_keys=False), end="")
+            print(_resolved_text(path), end="")
         else:
             print(path.read_text(encoding="utf-8"), end="")
     else:
         print(f"copied: {shipped_configs.copy_config(args.name, args.destination)}")
     return 0
+
+
+def _resolved_text(path: Path) -> str:
+    """A config with everything a run would use: composed, its method expanded, validated; a
+    fragment that is no run by itself (no env) composed only."""
+    import yaml
+
+    from sparse_rl.experiment.config import compose
+    from sparse_rl.experiment.shipped_configs import compose_run
+
+    data = compose(path)
+    if not isinstance(data.get("env"), dict) or "id" not in data["env"]:
+        return yaml.safe_dump(data, sort_keys=False)
+    return compose_run([str(path)]).to_yaml()
 
 
 # --------------------------------------------------------------------------------------------------

@@ -51,6 +51,23 @@ def test_train_and_evaluate_end_to_end(run_cli: Callable[..., Any], tiny_yaml: C
 
 
 
+def test_train_composes_a_run_from_a_method_an_env_and_a_noise_level(run_cli: Callable[..., Any],
+                                                                      tmp_path: Path) -> None:
+    trained = run_cli("train", "--method", "anf_td3", "--env", "Pendulum-v1", "--noise", "0.9", "--sparsity", "static",
+                      "--set", "total_timesteps=200", "agent.hyperparams.learning_starts=100",
+                      "agent.hyperparams.buffer_size=500", "eval.freq=100", "eval.n_episodes=1", "net_arch=[8, 8]")
+    assert trained.returncode == 0, trained.stderr
+    run_dir = tmp_path / _run_dir_from(trained.stdout)
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert saved["method"] == "anf_td3" and saved["sparsity"] == "static" and saved["agent"]["algorithm"] == "td3"
+    assert saved["env"] == {**saved["env"], "id": "Pendulum-v1", "noise_fraction": 0.9}
+    assert saved["agent"]["hyperparams"]["batch_size"] == 100 and _steps(run_dir) == [100, 200]
+    both = run_cli("train", "--method", "anf_sac", "--resume", run_dir)
+    assert both.returncode == 2 and "give either --method (a new run) or --resume RUN_DIR" in both.stderr
+    no_env = run_cli("train", "--method", "anf_sac")
+    assert no_env.returncode == 2 and "no env: give --env ID" in no_env.stderr
+
+
 def test_analyze_writes_plots(capsys: pytest.CaptureFixture[str], finished_run: Path, tmp_path: Path) -> None:
     run_dir = _copy(finished_run, tmp_path)
     assert main(["analyze", str(run_dir), "--no-gif", "--no-tensorboard"]) == 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from sparse_rl.agents.methods import METHODS
 from sparse_rl.experiment.config import (
     ConfigError,
     ExperimentConfig,
@@ -19,6 +19,8 @@ from sparse_rl.experiment.config import (
     load_config,
     parse_yaml,
 )
+from sparse_rl.experiment.errors import UserError
+from sparse_rl.experiment.shipped_configs import compose_run
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIGS = REPO / "configs"
@@ -34,52 +36,63 @@ def _write(path: Path, data: Any) -> Path:
 # the committed configs
 
 
-def _experiment_files() -> list[Path]:
+def _shipped_run_files() -> list[Path]:
     return sorted([*(CONFIGS / "experiments").glob("*/*.yaml"), *(CONFIGS / "quick").glob("*.yaml")])
 
 
-def test_every_experiment_and_quick_config_validates() -> None:
-    files = _experiment_files()
-    grid = [p for p in files if "experiments" in p.parts and "transfer" not in p.parts]
-    assert len(grid) == 5 * 2 * 6  # envs x agents x sparsities
+ENVS = ("HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Ant-v5", "Humanoid-v5")
+
+
+def test_every_shipped_run_config_validates() -> None:
+    files = _shipped_run_files()
     assert len([p for p in files if "transfer" in p.parts]) == 4
     assert len([p for p in files if "quick" in p.parts]) >= 4
-    seen = set()
     for path in files:
         config = load_config(path)
         assert config.env.id and config.total_timesteps > 0, path
-        seen.add((config.env.id, config.agent.algorithm, config.sparsity_name))
-    for env in ("HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Ant-v5", "Humanoid-v5"):
-        for agent in ("sac", "td3"):
-            for sparsity in ("anf", "all_layers", "rigl", "strength_filter", "static", "dense"):
-                assert (env, agent, sparsity) in seen
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_every_method_composes_on_every_task_without_a_config_file(method: str) -> None:
+    for env in ENVS:
+        for sparsity in (None, "dense", "static"):
+            config = compose_run(method=method, env=env, noise=0.98, sparsity=sparsity)
+            assert (config.env.id, config.env.noise_fraction, config.method) == (env, 0.98, method)
+            assert config.agent.algorithm == METHODS[method].agent
+            assert config.sparsity_name == (sparsity or METHODS[method].sparsity["preset"])
 
 
 @pytest.mark.parametrize("noise", [0.0, 0.9, 0.95, 0.98, 0.99])
-def test_noise_levels_are_one_override_away(noise: float) -> None:
-    config = load_config(CONFIGS / "experiments" / "halfcheetah" / "td3_anf.yaml", [f"env.noise_fraction={noise}"])
-    assert config.env.noise_fraction == noise
+def test_noise_levels_are_one_flag_away(noise: float) -> None:
+    assert compose_run(method="anf_td3", env="HalfCheetah-v5", noise=noise).env.noise_fraction == noise
 
 
 def test_paper_hyperparameters_reach_the_config() -> None:
-    sac = load_config(CONFIGS / "experiments" / "hopper" / "sac_anf.yaml")
+    sac = compose_run(method="anf_sac", env="Hopper-v5")
     assert sac.agent.hyperparams["learning_rate"] == 1e-3 and sac.agent.hyperparams["batch_size"] == 100
     assert sac.agent.hyperparams["ent_coef"] == 0.2 and sac.agent.hyperparams["learning_starts"] == 25_000
     assert sac.agent.hyperparams["policy_kwargs"]["optimizer_kwargs"]["weight_decay"] == 2e-4
     assert sac.net_arch == [256, 256] and sac.eval.freq == 5000 and sac.eval.n_episodes == 5
-    td3 = load_config(CONFIGS / "experiments" / "hopper" / "td3_dense.yaml")
+    assert sac.total_timesteps == 1_025_000  # the paper's 25k random steps, then 1M training steps
+    td3 = compose_run(method="anf_td3", env="Hopper-v5", sparsity="dense")
     assert td3.agent.action_noise is not None and td3.agent.action_noise.sigma == 0.1
     assert td3.agent.hyperparams["target_policy_noise"] == 0.2 and td3.agent.hyperparams["policy_delay"] == 2
-    ds_sac = load_config(CONFIGS / "experiments" / "humanoid" / "sac_all_layers.yaml")
-    assert ds_sac.sparsity == {"preset": "all_layers", "density": None, "epsilon": {"input": 61, "hidden": 64}}
+    ds_sac = compose_run(method="ds_sac", env="Humanoid-v5")
+    assert ds_sac.sparsity == {"preset": "all_layers", "drop_fraction": 0.1, "density": None,
+                               "epsilon": {"input": 61, "hidden": 64}}
 
 
-def test_generated_experiment_files_are_up_to_date() -> None:
-    spec = importlib.util.spec_from_file_location("make_configs", REPO / "scripts" / "make_configs.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    assert module.main(["--check", "--configs", str(CONFIGS)]) == 0
+def test_compose_run_takes_files_names_and_overrides_and_names_what_is_missing() -> None:
+    shipped = compose_run(["quick/pendulum_sac_anf"], noise=0.5, overrides=["seed=3"])
+    assert (shipped.env.id, shipped.env.noise_fraction, shipped.seed) == ("Pendulum-v1", 0.5, 3)
+    with pytest.raises(UserError, match="give a config file or name .* or a method and an env"):
+        compose_run()
+    with pytest.raises(UserError, match="no env: give --env ID"):
+        compose_run(method="anf_sac")
+    with pytest.raises(UserError, match="no shipped config named 'quick/pendulum_sac_anff'; did you mean"):
+        compose_run(["quick/pendulum_sac_anff"])
+    with pytest.raises(UserError, match="unknown method 'anf_sca'"):
+        compose_run(method="anf_sca", env="Hopper-v5")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -106,7 +119,7 @@ def test_several_files_merge_in_order(tmp_path: Path) -> None:
 
 def test_exponent_floats_are_floats_and_configs_round_trip(tmp_path: Path) -> None:
     assert parse_yaml("a: 1e-3\nb: 2E5\nc: 7\nd: '1e-3'") == {"a": 0.001, "b": 200000.0, "c": 7, "d": "1e-3"}
-    config = load_config(CONFIGS / "experiments" / "ant" / "td3_rigl.yaml", ["total_timesteps=1e5"])
+    config = compose_run(method="anf_td3", env="Ant-v5", sparsity="rigl", overrides=["total_timesteps=1e5"])
     assert config.total_timesteps == 100_000 and isinstance(config.total_timesteps, int)
     again = load_config(_write(tmp_path / "resolved.yaml", config.to_yaml()))
     assert again == config

@@ -146,9 +146,14 @@ def test_shipped_configs_list_show_copy_and_train_by_name(run_cli: Callable[...,
     assert run_cli("configs", "copy", "quick/pendulum_sac_anf", "mine").returncode == 0
     assert (tmp_path / "mine" / "quick" / "pendulum_sac_anf.yaml").is_file()
     (tmp_path / "one").mkdir()
-    assert run_cli("configs", "copy", "experiments/halfcheetah/sac_anf", "one").returncode == 0
-    copied = yaml.safe_load((tmp_path / "one" / "sac_anf.yaml").read_text())
+    assert run_cli("configs", "copy", "experiments/transfer/halfcheetah_sac_anf", "one").returncode == 0
+    copied = yaml.safe_load((tmp_path / "one" / "halfcheetah_sac_anf.yaml").read_text())
     assert "defaults" not in copied and copied["env"]["id"] == "HalfCheetah-v5"
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("defaults: [mine/base.yaml]\nmethod: anf_sac\nenv: {id: Hopper-v5, noise_fraction: 0.9}\n")
+    resolved = yaml.safe_load(run_cli("configs", "show", mine, "--resolved").stdout)  # a file; the method expanded
+    assert resolved["agent"]["hyperparams"]["policy_kwargs"]["weight_init"] == "xavier_uniform"
+    assert resolved["env"]["noise_fraction"] == 0.9 and resolved["total_timesteps"] == 1_025_000
     missing = run_cli("configs", "show", "quick/pendulum_sac_anff")
     assert missing.returncode == 2 and "did you mean quick/pendulum_sac_anf" in missing.stderr
     from sparse_rl.experiment.shipped_configs import resolve_config_path

@@ -1,7 +1,10 @@
 """The configs shipped with the package (``sparse_rl/configs``, the repository's ``configs/``), for
 ``sparse-rl configs`` and for config names given instead of paths (``sparse-rl train quick/pendulum_sac_anf``).
 
-A config is named by its path under ``configs/`` without ``.yaml`` (``experiments/halfcheetah/sac_anf``).
+A config is named by its path under ``configs/`` without ``.yaml`` (``quick/pendulum_sac_anf``).
+:func:`compose_run` builds a run without a config file of its own: the shipped ``base.yaml``, a
+method, an env id and a noise fraction (``sparse-rl train --method anf_sac --env HalfCheetah-v5
+--noise 0.98``).
 Configs refer to their parts by relative paths, so :func:`copy_config` copies a config with the parts it
 uses (the whole ``configs`` tree when the destination is a directory name that does not exist yet).
 """
@@ -9,10 +12,18 @@ uses (the whole ``configs`` tree when the destination is a directory name that d
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sparse_rl._util.validation import close_matches
 from sparse_rl.experiment.errors import UserError
+
+if TYPE_CHECKING:
+    from sparse_rl.experiment.config import ExperimentConfig
+
+#: the shipped config every composed run starts from (seed, budget, evaluation, checkpoints, logging)
+BASE_CONFIG = "base"
 
 
 def configs_root() -> Path:
@@ -52,6 +63,45 @@ def resolve_config_path(text: str) -> str:
         return str(find_config(text))
     except UserError:
         return text
+
+
+def compose_run(paths: Sequence[str] = (), *, method: str | None = None, env: str | None = None,
+                noise: float | None = None, sparsity: str | None = None,
+                overrides: Sequence[str] = ()) -> ExperimentConfig:
+    """A run's config composed at load time: the config files ``paths`` (file paths or shipped
+    names) merged in order, or the shipped ``base`` config when there are none; then ``method``
+    (a paper's method: its agent, training settings, sparsity and per-task values), ``env`` (a
+    gymnasium id), ``noise`` (the noise fraction) and ``sparsity`` (another preset, e.g. ``dense``
+    for the control with the method's training settings); then the ``KEY=VALUE`` overrides.
+
+    :raises UserError: (a :class:`~sparse_rl.experiment.errors.ConfigError`) naming what is missing
+        or wrong
+    """
+    from sparse_rl.experiment.config import compose, config_from_dict, deep_merge
+    from sparse_rl.experiment.config.compose import apply_overrides, apply_settings
+
+    if not paths and method is None:
+        raise UserError("give a config file or name (e.g. sparse-rl train quick/pendulum_sac_anf), or a method and "
+                        "an env (e.g. sparse-rl train --method anf_sac --env HalfCheetah-v5 --noise 0.98)")
+    data: dict[str, Any] = {}
+    for path in paths or [str(find_config(BASE_CONFIG))]:
+        resolved = resolve_config_path(path)
+        if not Path(resolved).is_file():
+            find_config(path)  # raises with the closest shipped names
+        data = deep_merge(data, compose(resolved))
+    settings: dict[str, Any] = {}
+    if method is not None:
+        settings["method"] = method
+    if env is not None:
+        settings["env.id"] = env
+    if noise is not None:
+        settings["env.noise_fraction"] = noise
+    if sparsity is not None:
+        settings["sparsity"] = sparsity
+    data = apply_overrides(apply_settings(data, settings), overrides)
+    if not isinstance(data.get("env"), dict) or "id" not in data["env"]:
+        raise UserError("no env: give --env ID (e.g. --env HalfCheetah-v5) or a config with env.id")
+    return config_from_dict(data)
 
 
 def copy_config(name: str, destination: str | Path) -> Path:

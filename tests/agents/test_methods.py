@@ -12,6 +12,7 @@ from stable_baselines3.common.noise import NormalActionNoise
 from sparse_rl.agents import METHODS, SparseSAC, SparseTD3, make_agent
 from sparse_rl.experiment.config import config_from_dict, load_config
 from sparse_rl.experiment.errors import ConfigError
+from sparse_rl.experiment.shipped_configs import compose_run
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -55,9 +56,9 @@ def test_the_yaml_configs_read_the_same_values(agent: str) -> None:
     method = METHODS[f"anf_{agent}"]
     assert config.method == method.name and config.agent.hyperparams == method.hyperparams
     assert config.net_arch == list(method.net_arch) and config.sparsity == {"preset": "anf"}
-    dense = load_config(CONFIGS / "experiments" / "hopper" / f"{agent}_dense.yaml")
+    dense = load_config([*parts, CONFIGS / "sparsity" / "dense.yaml"])
     assert dense.sparsity == {"preset": "dense"} and dense.agent.hyperparams == method.hyperparams
-    ds = load_config(CONFIGS / "experiments" / "hopper" / f"{agent}_all_layers.yaml")
+    ds = compose_run(method=f"ds_{agent}", env="Hopper-v5")
     assert ds.sparsity["epsilon"] == ({"input": 7, "hidden": 20} if agent == "sac" else {"input": 7, "hidden": 64})
 
 
