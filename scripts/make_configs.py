@@ -30,6 +30,8 @@ SPARSITIES = {
     "all_layers": ("DS-{agent}", "all layers but the outputs sparse, Sokar et al. (IJCAI 2022)"),
     "rigl": ("RigL-{agent}", "RigL at 90% sparsity, Graesser et al. (ICML 2022)"),
     "strength_filter": ("SF-{agent}", "ANF with strength-guided regrowth, sparse_rl's noise filter (not from a paper)"),
+    "fit_input": ("FI-{agent}", "strength_filter at >= 32 input connections per hidden unit: dense on clean inputs, "
+                  "sparse_rl's own (not from a paper)"),
     "static": ("static sparse {agent}", "ANF's topology, never updated"),
     "dense": ("dense {agent}", "the dense baseline"),
 }

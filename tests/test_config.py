@@ -41,7 +41,7 @@ def _experiment_files() -> list[Path]:
 def test_every_experiment_and_quick_config_validates() -> None:
     files = _experiment_files()
     grid = [p for p in files if "experiments" in p.parts and "transfer" not in p.parts]
-    assert len(grid) == 5 * 2 * 6  # envs x agents x sparsities
+    assert len(grid) == 5 * 2 * 7  # envs x agents x sparsities
     assert len([p for p in files if "transfer" in p.parts]) == 4
     assert len([p for p in files if "quick" in p.parts]) >= 4
     seen = set()
@@ -51,7 +51,7 @@ def test_every_experiment_and_quick_config_validates() -> None:
         seen.add((config.env.id, config.agent.algorithm, config.sparsity_name))
     for env in ("HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Ant-v5", "Humanoid-v5"):
         for agent in ("sac", "td3"):
-            for sparsity in ("anf", "all_layers", "rigl", "strength_filter", "static", "dense"):
+            for sparsity in ("anf", "all_layers", "rigl", "strength_filter", "fit_input", "static", "dense"):
                 assert (env, agent, sparsity) in seen
 
 
