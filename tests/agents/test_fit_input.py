@@ -133,3 +133,17 @@ def test_save_load_and_resume(backend: str, tiny: Callable, tmp_path: Path) -> N
             assert torch.equal(ours_state[index]["exp_avg_sq"], theirs_state[index]["exp_avg_sq"]), (name, index)
     for key, value in model.policy.state_dict().items():
         assert torch.equal(value, loaded.policy.state_dict()[key]), key
+
+
+def test_many_inputs_train_exactly_as_strength_filter(tiny: Callable) -> None:
+    # Pendulum at f = 0.99: 300 inputs >= 32 / 0.2 = 160, so the floor changes nothing: the same
+    # run as strength_filter, bit for bit (what fit_input at f = 0.98 is on the MuJoCo tasks).
+    runs = []
+    for preset in ("fit_input", "strength_filter"):
+        sparsity = {"preset": preset, "update_interval": 50, "drop_fraction": 0.3}
+        runs.append(SparseSAC("MlpPolicy", _noisy_pendulum(0.99), sparsity=sparsity, **tiny()).learn(300))
+    fit, sf = runs
+    assert all(layer.target_density == 0.2 for layer in input_layers(fit.policy).values())
+    assert fit.topology_updaters["critic"].history
+    for key, value in fit.policy.state_dict().items():
+        assert torch.equal(value, sf.policy.state_dict()[key]), key
