@@ -186,6 +186,9 @@ class SparsityConfig:
 
 def _presets(agent: str) -> dict[str, dict[str, Any]]:
     sokar_drop = 0.1 if agent == "sac" else 0.05
+    strength_filter = dict(algorithm="strength_growth", algorithm_kwargs={"sharpness": 3.0, "exploration": 0.1},
+                           density=0.2, distribution="uniform", sparse_roles=("input",), update_interval=1000,
+                           drop_fraction=0.05, drop_schedule="constant", update_stop=None, init="dense_fan_in")
     return {
         "anf": dict(algorithm="set", density=0.2, distribution="uniform", sparse_roles=("input",),
                     update_interval=1000, drop_fraction=0.05, drop_schedule="constant", update_stop=None,
@@ -198,13 +201,8 @@ def _presets(agent: str) -> dict[str, dict[str, Any]]:
                            target_rule="polyak_prune"),
         "rigl": dict(algorithm="rigl", density=0.1, distribution="erk", sparse_roles=("input", "hidden"),
                      update_interval=1000, drop_fraction=0.5, drop_schedule="cosine", update_stop=0.8),
-        "strength_filter": dict(algorithm="strength_growth", algorithm_kwargs={"sharpness": 3.0, "exploration": 0.1},
-                                density=0.2, distribution="uniform", sparse_roles=("input",), update_interval=1000,
-                                drop_fraction=0.05, drop_schedule="constant", update_stop=None, init="dense_fan_in"),
-        "fit_input": dict(algorithm="strength_growth", algorithm_kwargs={"sharpness": 3.0, "exploration": 0.1},
-                          density=0.2, min_fan_in=FIT_INPUT_MIN_FAN_IN, distribution="uniform",
-                          sparse_roles=("input",), update_interval=1000, drop_fraction=0.05,
-                          drop_schedule="constant", update_stop=None, init="dense_fan_in"),
+        "strength_filter": strength_filter,
+        "fit_input": dict(strength_filter, min_fan_in=FIT_INPUT_MIN_FAN_IN),
         "dense": dict(algorithm="dense", density=None, sparse_roles=()),
     }
 
