@@ -55,7 +55,7 @@ def test_every_shipped_run_config_validates() -> None:
 @pytest.mark.parametrize("method", sorted(METHODS))
 def test_every_method_composes_on_every_task_without_a_config_file(method: str) -> None:
     for env in ENVS:
-        for sparsity in (None, "dense", "static"):
+        for sparsity in (None, "dense", "static", "fit_input"):
             config = compose_run(method=method, env=env, noise=0.98, sparsity=sparsity)
             assert (config.env.id, config.env.noise_fraction, config.method) == (env, 0.98, method)
             assert config.agent.algorithm == METHODS[method].agent

@@ -222,6 +222,21 @@ def test_a_noise_fraction_whose_run_cannot_fit_in_memory_is_refused(tiny_config:
     assert not (tmp_path / "runs").exists()
 
 
+def test_the_memory_estimate_counts_the_floor_of_input_connections(tiny_config: Factory) -> None:
+    from sparse_rl.experiment.resources import estimate_memory
+
+    def networks(sparsity: object) -> int:
+        config = config_from_dict(tiny_config(env={"noise_fraction": 0.99}, sparsity=sparsity))
+        return estimate_memory(config, n_real=3).networks  # 300 inputs
+
+    # fit_input's floor, 32 / 300, is under 0.2: strength_filter's csr layers, the same estimate.
+    assert networks({"preset": "fit_input"}) == networks({"preset": "strength_filter"})
+    # A floor of 100 per unit makes the layer 1/3 dense (> 0.3): masked, every position counted.
+    floored = networks({"preset": "fit_input", "min_fan_in": 100})
+    assert floored == networks({"preset": "strength_filter", "backend": "masked"})
+    assert floored > networks({"preset": "strength_filter"})
+
+
 def test_a_model_of_the_other_algorithm_is_refused_clearly(tiny_config: Factory) -> None:
     sac = train(config_from_dict(tiny_config(total_timesteps=100, run={"name": "sac"}))).run_dir
     td3 = train(config_from_dict(tiny_config(total_timesteps=100, run={"name": "td3"},

@@ -104,6 +104,7 @@ def sparsify(network: nn.Module, config: SparsityConfig) -> dict[str, float]:
         overrides={name: config.role_densities[roles[name]] for name in sparse_names
                    if roles[name] in config.role_densities},
         dense_layers=[name for name in layers if name not in sparse_names],
+        min_fan_in=config.min_fan_in,
     )
     for name, layer in layers.items():
         if densities[name] < 1.0 and isinstance(layer, nn.Linear):

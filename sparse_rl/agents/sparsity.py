@@ -23,6 +23,12 @@ in :mod:`sparse_rl.agents.methods`.
   ``strength_growth`` (drop by |w|·rms(x); regrow where the input columns are strong, weight
   ``(m_j / mean m)³ + 0.1``); every other setting is ANF's. It departs from ANF only in how
   connections are chosen, to filter noise faster (``docs/results.md``).
+- ``fit_input``: ``strength_filter`` whose input layers' density fits their input count, sparse_rl's
+  own (not from a paper): at least 32 active connections per hidden unit on average, density
+  ``min(1, max(0.2, 32 / n_in))``. Clean inputs of up to 32 features get a dense input layer (the
+  agent is then SB3's SAC / TD3, parameter for parameter); 160 inputs or more (a task with 4+ real
+  features at f = 0.98) keep ``strength_filter``'s 0.2. It is never told which inputs are real:
+  the rule reads only the number of columns (``docs/fidelity.md``, "Our own additions").
 - ``static``: ``anf``'s topology, never updated (the static sparse control).
 - ``dense``: no sparsity; the agent equals SB3's own SAC / TD3 (the dense control).
 """
@@ -36,11 +42,16 @@ from typing import Any
 
 from sparse_rl._util.validation import check_choice, check_density, check_keys
 from sparse_rl.sparse.algorithms import DSTAlgorithm, make_algorithm
-from sparse_rl.sparse.distributions import DISTRIBUTIONS
+from sparse_rl.sparse.distributions import DISTRIBUTIONS, check_min_fan_in
 from sparse_rl.sparse.layers import BACKENDS, INITS
 from sparse_rl.sparse.schedules import UpdateSchedule
 
 ROLES = ("input", "hidden", "output")
+#: ``fit_input``'s floor: active connections per hidden unit of an input layer (on average).
+#: Dense for clean inputs of up to 32 features (every MuJoCo locomotion and control task but Ant and
+#: Humanoid, actions included for the critic); ANF's 0.2 from 160 inputs on (f = 0.98 and 4+ real
+#: features). The choice is argued in docs/fidelity.md ("Our own additions").
+FIT_INPUT_MIN_FAN_IN = 32
 #: how target networks stay sparse (see :class:`SparsityConfig`)
 TARGET_RULES = ("online_mask", "polyak_prune")
 
@@ -58,6 +69,10 @@ class SparsityConfig:
     :param epsilon: the ER scale ε instead of a global density: one value, or one per role
     :param sparse_roles: which layers of each network are sparse: a subset of input, hidden, output
     :param role_densities: a density pinned per role (overrides the distribution for that role)
+    :param min_fan_in: a floor under every sparse layer's density from its input count alone: at
+        least this many active connections per output unit on average, density
+        ``min(1, max(density, min_fan_in / n_in))`` (a layer with ``n_in <= min_fan_in`` is dense);
+        ``None``: no floor (see :func:`~sparse_rl.sparse.distributions.fan_in_floor`)
     :param update_interval: gradient steps between topology updates
     :param update_start: first gradient step at which an update may happen
     :param update_stop: last update: a gradient step (int), a fraction of the training's gradient
@@ -84,6 +99,7 @@ class SparsityConfig:
     epsilon: float | dict[str, float] | None = None
     sparse_roles: tuple[str, ...] = ("input",)
     role_densities: dict[str, float] = field(default_factory=dict)
+    min_fan_in: int | None = None
     update_interval: int = 1000
     update_start: int = 0
     update_stop: int | float | None = None
@@ -108,6 +124,7 @@ class SparsityConfig:
         for role, value in self.role_densities.items():
             check_choice(role, ROLES, "layer role in role_densities")
             check_density(value, f"role_densities[{role!r}]")
+        check_min_fan_in(self.min_fan_in)
         if isinstance(self.epsilon, Mapping):
             for role in self.epsilon:
                 check_choice(role, ROLES, "layer role in epsilon")
@@ -170,6 +187,9 @@ class SparsityConfig:
 
 def _presets(agent: str) -> dict[str, dict[str, Any]]:
     sokar_drop = 0.1 if agent == "sac" else 0.05
+    strength_filter = dict(algorithm="strength_growth", algorithm_kwargs={"sharpness": 3.0, "exploration": 0.1},
+                           density=0.2, distribution="uniform", sparse_roles=("input",), update_interval=1000,
+                           drop_fraction=0.05, drop_schedule="constant", update_stop=None, init="dense_fan_in")
     return {
         "anf": dict(algorithm="set", algorithm_kwargs={"regrow_dropped": True}, density=0.2, distribution="uniform",
                     sparse_roles=("input",),
@@ -184,9 +204,8 @@ def _presets(agent: str) -> dict[str, dict[str, Any]]:
                            target_rule="polyak_prune"),
         "rigl": dict(algorithm="rigl", density=0.1, distribution="erk", sparse_roles=("input", "hidden"),
                      update_interval=1000, drop_fraction=0.5, drop_schedule="cosine", update_stop=0.8),
-        "strength_filter": dict(algorithm="strength_growth", algorithm_kwargs={"sharpness": 3.0, "exploration": 0.1},
-                                density=0.2, distribution="uniform", sparse_roles=("input",), update_interval=1000,
-                                drop_fraction=0.05, drop_schedule="constant", update_stop=None, init="dense_fan_in"),
+        "strength_filter": strength_filter,
+        "fit_input": dict(strength_filter, min_fan_in=FIT_INPUT_MIN_FAN_IN),
         "dense": dict(algorithm="dense", density=None, sparse_roles=()),
     }
 

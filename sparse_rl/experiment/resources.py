@@ -122,6 +122,8 @@ def estimate_memory(config: ExperimentConfig, n_real: int) -> MemoryEstimate:
         if sparsity.is_sparse and "input" in sparsity.sparse_roles:
             value = sparsity.role_densities.get("input", sparsity.density)
             density = float(value) if value is not None else 0.0  # ε-based: tiny at many inputs; not counted
+            if sparsity.min_fan_in is not None:  # the floor from the input count (e.g. fit_input)
+                density = max(density, min(1.0, sparsity.min_fan_in / inputs))  # fan_in_floor's rule
             csr = sparsity.backend == "csr" or (sparsity.backend == "auto" and inputs >= 256 and density <= 0.3)
             backend = "csr" if csr else "masked"
     if backend == "csr":

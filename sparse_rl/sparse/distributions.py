@@ -12,6 +12,12 @@ where ε = 7 for the input layer and 64 for the hidden layer gives ≈50% sparsi
 ``density`` is given and ε is solved for so that the sparse layers hold exactly that fraction of
 their weights; layers whose density would exceed 1 are made dense and ε is solved again (as in
 RigL). Layers named in ``dense_layers`` are dense; ``overrides`` pin a layer's density.
+
+``min_fan_in`` (sparse_rl's own, not from a paper) puts a floor under every sparse layer's
+density from its input count alone: at least ``k`` active connections per output unit on
+average, ``density = min(1, max(density, k / n_in))`` (:func:`fan_in_floor`). A layer with few
+inputs (a clean observation of 9 features) becomes dense; a layer with many (the same task with
+441 noise features appended) keeps the distribution's density.
 """
 
 from __future__ import annotations
@@ -62,6 +68,36 @@ def _solve_epsilon(shapes: Mapping[str, Shape], score: Callable[[Shape], float],
         dense |= saturated
 
 
+def check_min_fan_in(value: object) -> int | None:
+    """``value`` if it is ``None`` or an integer >= 1, else ``ValueError``."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"min_fan_in must be an integer >= 1 (active connections per output unit), got {value!r}")
+    return value
+
+
+def fan_in_floor(density: float, in_features: int, min_fan_in: int | None) -> float:
+    """``density`` raised, if need be, so that a layer of ``in_features`` inputs keeps at least
+    ``min_fan_in`` active connections per output unit on average: ``min(1, max(density,
+    min_fan_in / in_features))``; ``density`` unchanged when ``min_fan_in`` is ``None``.
+
+    With ``min_fan_in = k`` a layer of ``n_in <= k`` inputs is dense, and one of ``n_in >= k / density``
+    inputs keeps ``density``; between, its ``round(density · n_in · n_out)`` connections are
+    exactly ``k · n_out``.
+
+    :param density: the density the distribution gave, in (0, 1]
+    :param in_features: the layer's number of inputs
+    :param min_fan_in: ``k``, or ``None`` for no floor
+    """
+    check_density(density)
+    if check_min_fan_in(min_fan_in) is None:
+        return density
+    if in_features <= min_fan_in:
+        return 1.0
+    return max(density, min_fan_in / in_features)
+
+
 def _check_layer_names(names: Iterable[str], shapes: Mapping[str, Shape], argument: str) -> None:
     for name in names:
         if name not in shapes:
@@ -75,6 +111,7 @@ def layer_densities(
     epsilon: float | Mapping[str, float] | None = None,
     overrides: Mapping[str, float] | None = None,
     dense_layers: Iterable[str] = (),
+    min_fan_in: int | None = None,
 ) -> dict[str, float]:
     """One density per layer, in (0, 1].
 
@@ -86,6 +123,10 @@ def layer_densities(
         density is ``min(1, ε · (n_in + n_out) / (n_in · n_out))``
     :param overrides: layer name → density, pinned regardless of the distribution
     :param dense_layers: layers kept dense (density 1.0)
+    :param min_fan_in: ``k``: every layer not in ``dense_layers`` (overridden ones included) gets
+        at least ``k`` active connections per output unit, ``min(1, max(density, k / n_in))``
+        (:func:`fan_in_floor`), applied after the distribution (so the layers together may hold
+        more than ``density`` of their weights); ``None``: no floor
     :return: layer name → density, in the order of ``shapes``
     """
     check_choice(distribution, DISTRIBUTIONS, "distribution")
@@ -123,4 +164,8 @@ def layer_densities(
             if density is None:
                 raise ValueError(f"the {distribution!r} distribution needs a density in (0, 1] or an epsilon")
             result.update(_solve_epsilon(free, score, check_density(density)))
+    if check_min_fan_in(min_fan_in) is not None:
+        for name, shape in shapes.items():
+            if name not in dense_layers:
+                result[name] = fan_in_floor(result[name], shape[1], min_fan_in)
     return {name: result[name] for name in shapes}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from sparse_rl.agents.sparsity import PRESETS, SparsityConfig, resolve_sparsity
@@ -22,7 +24,18 @@ def test_presets_follow_the_papers() -> None:
     assert not resolve_sparsity("dense").is_sparse
     sf = resolve_sparsity("strength_filter")
     assert sf.algorithm == "strength_growth" and sf.algorithm_kwargs == {"sharpness": 3.0, "exploration": 0.1}
-    assert set(PRESETS) == {"anf", "static", "all_layers", "rigl", "strength_filter", "dense"}
+    assert set(PRESETS) == {"anf", "static", "all_layers", "rigl", "strength_filter", "fit_input", "dense"}
+
+
+def test_fit_input_is_strength_filter_with_a_floor_of_connections_per_unit() -> None:
+    fit, sf = resolve_sparsity("fit_input"), resolve_sparsity("strength_filter")
+    assert fit.min_fan_in == 32 and sf.min_fan_in is None and resolve_sparsity("anf").min_fan_in is None
+    assert dataclasses.replace(fit, min_fan_in=None) == sf  # every other setting is strength_filter's
+    assert resolve_sparsity({"preset": "fit_input", "min_fan_in": 16}).min_fan_in == 16
+    assert SparsityConfig.from_dict(fit.to_dict()) == fit
+    # A config saved before the field existed loads with no floor.
+    old = {key: value for key, value in sf.to_dict().items() if key != "min_fan_in"}
+    assert SparsityConfig.from_dict(old) == sf
 
 
 def test_preset_with_overrides() -> None:
@@ -52,6 +65,9 @@ def test_fractional_stop_is_resolved_against_the_training_length() -> None:
         ({"drop_fraction": 1.0}, r"drop_fraction must be in \[0, 1\)"),
         ({"update_interval": 0}, "interval must be an integer >= 1"),
         ({"update_stop": 1.5}, r"update_stop as a fraction of training must be in \(0, 1\]"),
+        ({"preset": "fit_input", "min_fan_in": 0}, "min_fan_in must be an integer >= 1"),
+        ({"preset": "fit_input", "min_fan_in": 8.5}, "min_fan_in must be an integer >= 1"),
+        ({"preset": "fit_input", "min_fan_inn": 8}, r"did you mean 'min_fan_in'"),
     ],
 )
 def test_bad_sparsity_raises_clear_errors(spec: object, message: str) -> None:
