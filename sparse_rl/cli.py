@@ -13,6 +13,7 @@ Ctrl-C (after a checkpoint). Anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -364,15 +365,60 @@ def main(argv: Sequence[str] | None = None) -> int:
     :param argv: the arguments (default: ``sys.argv[1:]``)
     :return: the exit code (0 on success)
     """
+    as_program = argv is None
     args = build_parser().parse_args(argv)
     try:
-        return int(args.handler(args))
+        code = int(args.handler(args))
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's last flush
+        return code
     except UserError as error:
         report_error(error)
         return error.exit_code
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `sparse-rl configs list | head -1`: the reader has what it wanted
+        _discard_stdout()
+        return BROKEN_PIPE_EXIT
+    finally:
+        if as_program:
+            _quiet_second_interrupt()
+            try:
+                sys.stdout.flush()
+            except BrokenPipeError:
+                _discard_stdout()
+
+
+#: the exit code when stdout's reader went away (as a process killed by SIGPIPE: 128 + 13)
+BROKEN_PIPE_EXIT = 141
+
+
+def _discard_stdout() -> None:
+    """Send what is left of stdout to ``os.devnull``, so that the interpreter's last flush of a closed
+    pipe raises nothing."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):  # not a real file (captured in a test)
+        sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - lives until the process ends
+    finally:
+        os.close(devnull)
+
+
+def _quiet_second_interrupt() -> None:
+    """Once the command's work is done (a checkpoint written after a Ctrl-C included), a Ctrl-C
+    during the interpreter's exit handlers ends the process at once with 130, without a traceback."""
+    import signal
+    import threading
+
+    def stop(signum: int, frame: object) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()
+        os._exit(130)
+
+    if threading.current_thread() is threading.main_thread() and \
+            signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, stop)
 
 
 if __name__ == "__main__":
