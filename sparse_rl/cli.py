@@ -78,9 +78,9 @@ def _configure_evaluate(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", metavar="DIR", help="evaluate this checkpoint instead of model.zip")
     parser.add_argument("--stochastic", action="store_true", help="sample actions instead of the deterministic ones")
     parser.add_argument("--best", action="store_true", help="evaluate best_model.zip (the best periodic evaluation)")
-    parser.add_argument("--video", nargs="?", const="", default=None, metavar="DIR",
-                        help="record an MP4 of the evaluation (default DIR: RUN_DIR/videos; pip install "
-                             "'sparse_rl[video]')")
+    parser.add_argument("--video", nargs="?", const="", default=None, metavar="DIR_OR_FILE",
+                        help="record an MP4 of the evaluation into a directory (default: RUN_DIR/videos) or a file "
+                             "ending in .mp4 (pip install 'sparse_rl[video]')")
     parser.add_argument("--video-length", type=int, default=None, metavar="STEPS",
                         help="env steps in the video (default: one episode)")
 
