@@ -99,3 +99,88 @@ def test_a_video_path_ending_in_mp4_is_the_file_and_sdl_prints_nothing(finished_
     assert list(target.parent.iterdir()) == [target]  # no temporary directory left
     assert f"video: {target}" in done.stdout
     assert "error:" not in done.stderr and "XDG_RUNTIME_DIR" not in done.stderr, done.stderr
+
+
+# --------------------------------------------------------------------------------------------------
+# 3. a checkpoint stores the replay buffer's filled rows only; 17, 19. its files are checked, no pickle
+
+
+def test_a_checkpoint_stores_only_the_filled_rows_of_the_replay_buffer(tiny_config: Factory) -> None:
+    import json
+
+    import numpy as np
+
+    from sparse_rl.experiment.checkpoint import latest_checkpoint, load_model
+    from sparse_rl.experiment.config import config_from_dict
+    from sparse_rl.experiment.runner import agent_class, build_env, train
+
+    config = config_from_dict(tiny_config(total_timesteps=200, agent={"hyperparams": {"buffer_size": 1_000_000}}))
+    run_dir = train(config).run_dir
+    found = latest_checkpoint(run_dir)
+    assert found is not None
+    meta = json.loads((found.path / "replay_buffer.json").read_text())
+    assert meta["pos"] == 200 and meta["rows"] == 200 and not meta["full"]
+    with np.load(found.path / "replay_buffer.npz", allow_pickle=False) as data:
+        assert data["observations"].shape[0] == 200 and data["observations"].dtype == np.float32
+        saved = data["observations"]
+    assert (found.path / "replay_buffer.npz").stat().st_size < 200_000  # not a million empty slots
+    model = load_model(found, agent_class(config), build_env(config, config.seed), "cpu")
+    assert model.replay_buffer.pos == 200 and model.replay_buffer.observations.shape[0] == 1_000_000
+    assert np.array_equal(model.replay_buffer.observations[:200], saved)
+
+
+def _plant(checkpoint: Path, name: str, content: bytes) -> None:
+    """Write ``content`` into the checkpoint's file ``name`` and record it in the manifest (so that
+    only the content check can catch it)."""
+    import json
+
+    from sparse_rl._util.rundir import sha256
+
+    (checkpoint / name).write_bytes(content)
+    manifest = json.loads((checkpoint / "manifest.json").read_text())
+    manifest["files"][name] = {"sha256": sha256(checkpoint / name), "bytes": len(content)}
+    (checkpoint / "manifest.json").write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"pos": 1e9}, "replay_buffer.json's 'pos' is 1000000000.0"),
+    ({"pos": 10**9}, "replay_buffer.json's 'pos' is 1000000000, not an integer in [0, 2000)"),
+    ({"full": "yes"}, "replay_buffer.json's 'full' is 'yes'"),
+    ({"arrays": "observations"}, "'arrays' is not a list"),
+])
+def test_a_replay_buffer_json_with_wrong_contents_exits_2_naming_it(
+        capsys: pytest.CaptureFixture[str], finished_run: Path, tmp_path: Path, change: dict[str, Any],
+        message: str) -> None:
+    import json
+
+    run_dir = _copy(finished_run, tmp_path)
+    checkpoint = run_dir / "checkpoints" / "step_200"
+    meta = json.loads((checkpoint / "replay_buffer.json").read_text())
+    _plant(checkpoint, "replay_buffer.json", json.dumps({**meta, **change}).encode())
+    error = _error(capsys, ["train", "--resume", run_dir, "--set", "total_timesteps=300"])
+    assert message in error and "step_200" in error
+
+
+def test_a_planted_replay_buffer_pickle_is_never_unpickled(capsys: pytest.CaptureFixture[str], finished_run: Path,
+                                                         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import pickle
+
+    class Boom:
+        def __reduce__(self) -> Any:
+            return (os.system, (f"touch {tmp_path / 'planted'}",))
+
+    run_dir = _copy(finished_run, tmp_path)
+    checkpoint = run_dir / "checkpoints" / "step_200"
+    for name in ("replay_buffer.npz", "replay_buffer.json"):
+        (checkpoint / name).unlink()
+    import json
+
+    manifest = json.loads((checkpoint / "manifest.json").read_text())
+    for name in ("replay_buffer.npz", "replay_buffer.json"):
+        del manifest["files"][name]
+    (checkpoint / "manifest.json").write_text(json.dumps(manifest))
+    _plant(checkpoint, "replay_buffer.pkl", pickle.dumps(Boom()))
+    error = _error(capsys, ["train", "--resume", run_dir, "--set", "total_timesteps=300"])
+    assert "replay_buffer.pkl" in error and "does not load" in error
+    assert not (tmp_path / "planted").exists()

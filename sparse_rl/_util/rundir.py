@@ -16,7 +16,7 @@ that the analysis (L3), the experiment (L4) and the benchmark (L5) all read runs
       .lock            held while a process trains or resumes it
 
 A checkpoint directory holds ``model.zip``, the replay buffer (``replay_buffer.npz`` +
-``replay_buffer.json``, or a pickled ``replay_buffer.pkl``), ``rng.json``, ``state.json`` and
+``replay_buffer.json``; format 1's pickled ``replay_buffer.pkl`` is never loaded), ``rng.json``, ``state.json`` and
 ``manifest.json`` (format version, sha256 and size of every other file); :func:`read_checkpoint`
 checks the manifest, so a damaged file is reported, never loaded.
 """
@@ -50,7 +50,8 @@ RUN_MARKERS = (CONFIG_FILE, FINAL_MODEL, CONNECTIVITY_DIR, CHECKPOINTS, METRICS_
 
 # inside a checkpoint
 FORMAT_VERSION = 2
-#: format 1: the replay buffer pickled (replay_buffer.pkl); 2: arrays + JSON
+#: format 1: the replay buffer pickled (replay_buffer.pkl, no longer loaded: resuming one is refused);
+#: 2: arrays + JSON (since issue 24 only the buffer's filled rows; older ones hold every slot)
 READABLE_VERSIONS = (1, 2)
 MODEL_FILE = "model.zip"
 BUFFER_FILE = "replay_buffer.pkl"
