@@ -58,7 +58,8 @@ def _train(args: argparse.Namespace) -> int:
                             "--resume RUN_DIR")
         from sparse_rl.experiment.shipped_configs import resolve_config_path
 
-        config = load_config([resolve_config_path(path) for path in args.configs], args.overrides)
+        kind = "trainable" if len(args.configs) == 1 else None  # several: the later ones may be fragments
+        config = load_config([resolve_config_path(path, kind) for path in args.configs], args.overrides)
         result = runner.train(config, progress_bar=args.progress,
                               on_run_dir=lambda path: print(f"run directory: {path}", file=sys.stderr))
     print(result.message)
@@ -211,7 +212,8 @@ def command_hint(name: str = "sparse-rl") -> tuple[str, str]:
 
 
 def _configure_benchmark(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("sweep", metavar="SWEEP", help="a sweep file (e.g. configs/bench/quick.yaml)")
+    parser.add_argument("sweep", metavar="SWEEP",
+                        help="a sweep file or a shipped sweep's name (e.g. configs/bench/quick.yaml or bench/quick)")
     parser.add_argument("--out", metavar="DIR", default=None,
                         help="the sweep's output directory (default: bench_runs/<sweep name>); run the same command "
                              "again to resume it")
@@ -232,11 +234,12 @@ def _configure_benchmark(parser: argparse.ArgumentParser) -> None:
 
 def _benchmark(args: argparse.Namespace) -> int:
     from sparse_rl.benchmark.sweep import run_sweep
+    from sparse_rl.experiment.shipped_configs import resolve_config_path
 
     if args.dry_run and args.report_only:
         raise UserError("give --dry-run or --report-only, not both")
-    outcome = run_sweep(args.sweep, out_dir=args.out, backend=args.backend, workers=args.workers,
-                        address=args.address, overrides=args.overrides, dry_run=args.dry_run,
+    outcome = run_sweep(resolve_config_path(args.sweep, "sweep"), out_dir=args.out, backend=args.backend,
+                        workers=args.workers, address=args.address, overrides=args.overrides, dry_run=args.dry_run,
                         report_only=args.report_only)
     if not args.dry_run:
         print(f"sweep directory: {outcome.out_dir}")
@@ -285,9 +288,11 @@ def _configs(args: argparse.Namespace) -> int:
 
     if args.action == "list":
         print(f"configs shipped in {shipped_configs.configs_root()}:")
-        for name in shipped_configs.list_configs():
-            print(f"  {name}")
-        print("train one with: sparse-rl train NAME (e.g. sparse-rl train quick/pendulum_sac_anf)")
+        kinds = shipped_configs.list_configs_by_kind()
+        for kind, heading in CONFIG_KIND_HEADINGS.items():
+            print(heading)
+            for name in kinds[kind]:
+                print(f"  {name}")
     elif args.action == "show":
         path = shipped_configs.find_config(args.name)
         if args.resolved:
@@ -297,10 +302,25 @@ def _configs(args: argparse.Namespace) -> int:
 
             print(yaml.safe_dump(compose(path), sort_keys=False), end="")
         else:
-            print(path.read_text(encoding="utf-8"), end="")
+            text = path.read_text(encoding="utf-8")
+            print(text, end="" if text.endswith("\n") else "\n")
+            if "defaults" in (shipped_configs.read_config_data(path)):
+                print(f"# the parts in 'defaults' merged in: sparse-rl configs show {args.name} --resolved")
     else:
-        print(f"copied: {shipped_configs.copy_config(args.name, args.destination)}")
+        target, copied = shipped_configs.copy_config(args.name, args.destination)
+        if copied > 1:
+            print(f"copied the shipped configs ({copied} files) to {args.destination}; the config: {target}")
+        else:
+            print(f"copied: {target} (its parts merged in)")
     return 0
+
+
+#: how ``configs list`` heads each kind of config (:func:`~sparse_rl.experiment.shipped_configs.config_kind`)
+CONFIG_KIND_HEADINGS = {
+    "trainable": "runs (sparse-rl train NAME, e.g. sparse-rl train quick/pendulum_sac_anf):",
+    "sweep": "sweeps (sparse-rl benchmark NAME, e.g. sparse-rl benchmark bench/quick):",
+    "fragment": "fragments (parts the configs above include; not trainable alone):",
+}
 
 
 # --------------------------------------------------------------------------------------------------

@@ -184,3 +184,42 @@ def test_a_planted_replay_buffer_pickle_is_never_unpickled(capsys: pytest.Captur
     error = _error(capsys, ["train", "--resume", run_dir, "--set", "total_timesteps=300"])
     assert "replay_buffer.pkl" in error and "does not load" in error
     assert not (tmp_path / "planted").exists()
+
+
+# --------------------------------------------------------------------------------------------------
+# 6, 7. shipped names everywhere, with a did-you-mean; configs list says what each config is
+
+
+def test_benchmark_takes_a_shipped_sweep_by_name(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["benchmark", "bench/quick", "--dry-run", "--out", str(tmp_path / "sweep")]) == 0
+    assert "12 runs: 0 done, 12 to run" in capsys.readouterr().err
+    assert "did you mean bench/quick" in _error(capsys, ["benchmark", "bench/quik"])
+    assert "is a single run's config" in _error(capsys, ["benchmark", "quick/pendulum_sac_anf"])
+
+
+def test_train_gives_a_did_you_mean_and_refuses_fragments_and_sweeps(capsys: pytest.CaptureFixture[str]) -> None:
+    message = _error(capsys, ["train", "quick/pendulum_sac_anff"])
+    assert "does not exist" in message and "did you mean quick/pendulum_sac_anf" in message
+    assert "'base' is a fragment" in _error(capsys, ["train", "base"])
+    assert "'bench/quick' is a sweep: run it with sparse-rl benchmark" in _error(capsys, ["train", "bench/quick"])
+
+
+def test_configs_list_separates_runs_sweeps_and_fragments(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["configs", "list"]) == 0
+    out = capsys.readouterr().out
+    runs, rest = out.split("\nsweeps ", 1)
+    sweeps, fragments = rest.split("\nfragments ", 1)
+    assert "  quick/pendulum_sac_anf\n" in runs and "  experiments/halfcheetah/sac_anf\n" in runs
+    assert "  bench/quick" in sweeps and "  base\n" not in runs
+    assert "  base\n" in fragments and "  sparsity/anf\n" in fragments and "  quick/parts/sac\n" in fragments
+
+
+def test_configs_show_points_at_resolved_and_copy_counts_its_files(capsys: pytest.CaptureFixture[str],
+                                                                   tmp_path: Path) -> None:
+    assert main(["configs", "show", "quick/pendulum_sac_anf"]) == 0
+    assert "sparse-rl configs show quick/pendulum_sac_anf --resolved" in capsys.readouterr().out
+    assert main(["configs", "copy", "quick/pendulum_sac_anf", str(tmp_path / "mine")]) == 0
+    copied = sum(1 for path in (tmp_path / "mine").rglob("*") if path.is_file())
+    assert f"copied the shipped configs ({copied} files)" in capsys.readouterr().out and copied > 50
+    (tmp_path / "a_file").write_text("x")
+    assert "a_file" in _error(capsys, ["configs", "copy", "quick/pendulum_sac_anf", tmp_path / "a_file" / "x"])
