@@ -223,3 +223,84 @@ def test_configs_show_points_at_resolved_and_copy_counts_its_files(capsys: pytes
     assert f"copied the shipped configs ({copied} files)" in capsys.readouterr().out and copied > 50
     (tmp_path / "a_file").write_text("x")
     assert "a_file" in _error(capsys, ["configs", "copy", "quick/pendulum_sac_anf", tmp_path / "a_file" / "x"])
+
+
+# --------------------------------------------------------------------------------------------------
+# 17. damaged run directories: exit 2 naming the file
+
+
+def _plant_json(checkpoint: Path, name: str, change: Callable[[Any], Any]) -> None:
+    import json
+
+    _plant(checkpoint, name, json.dumps(change(json.loads((checkpoint / name).read_text()))).encode())
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    (lambda run: (run / "metrics.csv").write_bytes(b"\xff\xfe\x00garbage\x80\x81"), "metrics.csv' is damaged"),
+    (lambda run: (run / "topology.csv").write_bytes(b"\xff\xfe\x00garbage\x80\x81"), "topology.csv' is damaged"),
+    (lambda run: __import__("numpy").savez(run / "evaluations.npz",
+                                           timesteps=__import__("numpy").array([object()], dtype=object)),
+     "evaluations.npz' is not an evaluations archive"),
+    (lambda run: (run / "evaluations.npz").write_bytes(b"garbage"), "evaluations.npz' is not an evaluations archive"),
+    (lambda run: _plant_json(run / "checkpoints" / "step_200", "state.json",
+                             lambda state: {**state, "num_timesteps": "200"}), "state.json's 'num_timesteps' is '200'"),
+    (lambda run: _plant_json(run / "checkpoints" / "step_200", "state.json",
+                             lambda state: {**state, "env_state": "x"}), "'env_state' is not a list"),
+    (lambda run: _plant_json(run / "checkpoints" / "step_200", "rng.json",
+                             lambda rng: {**rng, "torch": [1, 2, 3]}), "rng.json holds no valid generator states"),
+    (lambda run: _plant_json(run / "checkpoints" / "step_200", "rng.json", lambda rng: "garbage"),
+     "rng.json holds no valid generator states"),
+    (lambda run: _plant_json(run / "checkpoints" / "step_200", "rng.json",
+                             lambda rng: {**rng, "python": [3, [1, 2], None]}), "rng.json holds no valid generator"),
+])
+def test_a_damaged_run_directory_exits_2_naming_the_file_on_resume(
+        capsys: pytest.CaptureFixture[str], finished_run: Path, tmp_path: Path, damage: Callable[[Path], Any],
+        message: str) -> None:
+    run_dir = _copy(finished_run, tmp_path)
+    damage(run_dir)
+    config = (run_dir / "config.yaml").read_bytes()
+    assert message in _error(capsys, ["train", "--resume", run_dir, "--set", "total_timesteps=300"])
+    assert (run_dir / "config.yaml").read_bytes() == config
+
+
+def test_compare_refuses_damaged_runs_unwritable_outputs_formats_and_label_counts(
+        capsys: pytest.CaptureFixture[str], finished_run: Path, tmp_path: Path) -> None:
+    run_dir = _copy(finished_run, tmp_path)
+    out = tmp_path / "c.png"
+    assert "unsupported format '.xyz'" in _error(capsys, ["compare", run_dir, "-o", tmp_path / "curves.xyz"])
+    assert "2 label(s) for 1 path(s)" in _error(capsys, ["compare", run_dir, "--labels", "a", "b", "-o", out])
+    (tmp_path / "a_file").write_text("x")
+    assert "a_file" in _error(capsys, ["compare", run_dir, "-o", tmp_path / "a_file" / "c.png"])
+    assert not out.exists()
+    (run_dir / "metrics.csv").write_bytes(b"\xff\xfe\x00garbage\x80\x81")
+    message = _error(capsys, ["compare", run_dir, "-o", out])
+    assert "metrics.csv" in message and not out.exists()
+
+
+# --------------------------------------------------------------------------------------------------
+# 11. what the README and SB3's format promise
+
+
+def test_evaluations_npz_ep_lengths_are_int64_as_sb3_writes_them(finished_run: Path) -> None:
+    import numpy as np
+
+    with np.load(finished_run / "evaluations.npz", allow_pickle=False) as data:
+        assert data["ep_lengths"].dtype == np.int64 and data["ep_lengths"].tolist() == [[50], [50]]
+        assert data["timesteps"].dtype == np.int64 and data["results"].dtype == np.float64
+
+
+def test_the_analysis_plots_import_from_sparse_rl_analysis_and_backends_are_as_documented() -> None:
+    from sparse_rl.analysis import load_snapshots, plot_real_share
+    from sparse_rl.sparse import SparseLinear
+    from sparse_rl.sparse.layers import make_sparse_linear
+
+    assert callable(plot_real_share) and callable(load_snapshots)
+    assert SparseLinear(1700, 256, density=0.05).backend == "masked"  # README: SparseLinear itself builds masked
+    assert SparseLinear(1700, 256, density=0.05, backend="auto").backend == "csr"
+    assert make_sparse_linear(1700, 256, density=0.05).backend == "csr"  # auto, the default there
+
+
+def test_rich_is_not_a_dependency() -> None:
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    project = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())["project"]
+    assert not [name for name in project["dependencies"] if name.startswith("rich")]  # nothing imports it

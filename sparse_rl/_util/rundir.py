@@ -138,7 +138,11 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
             raise CheckpointError(f"checkpoint {str(path)!r} is corrupt: {name} does not match the sha256 "
                                   "recorded when it was written (the file was damaged or changed)")
     state = read_checkpoint_json(path / STATE_FILE, path, STATE_FILE)
-    return Checkpoint(path=path, step=int(state["num_timesteps"]), state=state)
+    step = state.get("num_timesteps") if isinstance(state, dict) else None
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0 or step != manifest.get("step", step):
+        raise CheckpointError(f"checkpoint {str(path)!r} is corrupt: {STATE_FILE}'s 'num_timesteps' is {step!r}, not "
+                              f"the step its manifest records ({manifest.get('step')!r})")
+    return Checkpoint(path=path, step=step, state=state)
 
 
 def latest_checkpoint(run_dir: str | Path) -> Checkpoint | None:
@@ -173,9 +177,29 @@ def read_checkpoint_json(path: Path, checkpoint: Path, what: str) -> Any:
 
 
 def read_csv_rows(path: Path) -> list[dict[str, str]]:
-    """The rows of a CSV file with a header (``metrics.csv``, ``topology.csv``)."""
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
+    """The rows of a CSV file with a header (``metrics.csv``, ``topology.csv``).
+
+    :raises UserError: naming the file if it is not UTF-8 CSV text (a damaged file)
+    """
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            return list(csv.DictReader(handle))
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise UserError(f"{str(path)!r} is damaged: it is not a CSV table ({' '.join(str(error).split())[:120]}); "
+                        "move it away (a resumed run starts a new one)") from None
+
+
+def read_csv_header(path: Path) -> list[str]:
+    """The header of a CSV file (``[]`` if it is empty).
+
+    :raises UserError: naming the file if it is not UTF-8 CSV text (a damaged file)
+    """
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            return next(csv.reader(handle), [])
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise UserError(f"{str(path)!r} is damaged: it is not a CSV table ({' '.join(str(error).split())[:120]}); "
+                        "move it away (a resumed run starts a new one)") from None
 
 
 def sha256(path: Path) -> str:
