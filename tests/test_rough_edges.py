@@ -304,3 +304,69 @@ def test_rich_is_not_a_dependency() -> None:
     tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
     project = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())["project"]
     assert not [name for name in project["dependencies"] if name.startswith("rich")]  # nothing imports it
+
+
+# --------------------------------------------------------------------------------------------------
+# 14, 15. checked at config time, before a run directory exists, naming the key
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("agent.hyperparams.learning_rate=.inf", "agent.hyperparams.learning_rate must be a finite number > 0, got inf"),
+    ("agent.hyperparams.learning_rate=.nan", "agent.hyperparams.learning_rate must be a finite number > 0"),
+    ("eval.seed=-1", "eval.seed must be an integer in [0, 4294967295], got -1"),
+    ("seed=-3", "seed must be an integer in [0, 4294967295], got -3"),
+    ("env.make_kwargs={max_episode_steps: -1}", "env.make_kwargs.max_episode_steps must be an integer >= 1"),
+    ("env.make_kwargs={max_episode_steps: 0}", "env.make_kwargs.max_episode_steps must be an integer >= 1"),
+    ("total_timesteps=1e23", "total_timesteps must be <= 1e+10"),
+    ("n_envs=1000000", "n_envs must be <= 1024"),
+    ("sparsity={preset: dense, density: 0.1}", "sparsity.density is set, but this config's networks are dense"),
+    ("sparsity.drop_schedule=linear", "sparsity.drop_schedule: unknown drop schedule 'linear'"),
+    ("sparsity.update_stop=-1", "sparsity.update_stop must be an integer >= 0, got -1"),
+    ("sparsity.update_interval=0", "sparsity.update_interval must be an integer >= 1, got 0"),
+])
+def test_bad_values_exit_2_naming_the_key_before_a_run_directory_exists(
+        capsys: pytest.CaptureFixture[str], tiny_yaml: Callable[..., Path], tmp_path: Path, override: str,
+        message: str) -> None:
+    assert message in _error(capsys, ["train", tiny_yaml(), "--set", override])
+    assert not (tmp_path / "runs").exists()
+
+
+def test_an_env_without_a_time_limit_needs_one(tiny_config: Factory, tmp_path: Path) -> None:
+    import gymnasium as gym
+
+    from sparse_rl.experiment.config import config_from_dict
+    from sparse_rl.experiment.errors import ConfigError
+
+    gym.register(id="NoLimitPendulum-v0", entry_point="gymnasium.envs.classic_control:PendulumEnv")
+    try:
+        data = tiny_config(env={"id": "NoLimitPendulum-v0"})
+        data["env"]["make_kwargs"] = {}
+        with pytest.raises(ConfigError, match="'NoLimitPendulum-v0' has no time limit.*env.make_kwargs.max_episode"):
+            config_from_dict(data)
+        config_from_dict(tiny_config(env={"id": "NoLimitPendulum-v0", "make_kwargs": {"max_episode_steps": 9}}))
+    finally:
+        del gym.registry["NoLimitPendulum-v0"]
+
+
+def test_the_memory_check_counts_the_envs_and_the_cgroup_limit(tiny_config: Factory, tmp_path: Path) -> None:
+    from sparse_rl.experiment.config import config_from_dict
+    from sparse_rl.experiment.errors import ConfigError
+    from sparse_rl.experiment.resources import available_memory, check_resources, estimate_memory
+
+    one = estimate_memory(config_from_dict(tiny_config()), n_real=3)
+    many = estimate_memory(config_from_dict(tiny_config(n_envs=1000, vec_env="subproc")), n_real=3)
+    assert many.total - one.total > 100 * 2**30  # a Python process per env
+    with pytest.raises(ConfigError, match=r"n_envs=1000 makes .* GiB of memory is available"):
+        check_resources(config_from_dict(tiny_config(n_envs=1000, vec_env="subproc", env={"noise_fraction": 0.0})),
+                        available=8 << 30)
+
+    proc, cgroup = tmp_path / "proc", tmp_path / "cgroup"
+    (proc / "self").mkdir(parents=True)
+    (proc / "meminfo").write_text("MemTotal: 67108864 kB\nMemAvailable: 62914560 kB\n")  # 60 GiB free
+    (proc / "self" / "cgroup").write_text("0::/job\n")
+    (cgroup / "job").mkdir(parents=True)
+    (cgroup / "job" / "memory.max").write_text(f"{8 << 30}\n")
+    (cgroup / "job" / "memory.current").write_text(f"{1 << 30}\n")
+    assert available_memory(cgroup, proc) == 7 << 30  # the cgroup's limit, not the machine's free memory
+    (cgroup / "job" / "memory.max").write_text("max\n")
+    assert available_memory(cgroup, proc) == 60 << 30
