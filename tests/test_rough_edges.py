@@ -370,3 +370,47 @@ def test_the_memory_check_counts_the_envs_and_the_cgroup_limit(tiny_config: Fact
     assert available_memory(cgroup, proc) == 7 << 30  # the cgroup's limit, not the machine's free memory
     (cgroup / "job" / "memory.max").write_text("max\n")
     assert available_memory(cgroup, proc) == 60 << 30
+
+
+# --------------------------------------------------------------------------------------------------
+# 4. --track without wandb; 16. read-only and full output directories
+
+
+def test_track_without_wandb_fails_before_a_run_directory_exists(capsys: pytest.CaptureFixture[str],
+                                                                  tiny_yaml: Callable[..., Path], tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "wandb", None)  # not installed
+    assert "needs Weights & Biases" in _error(capsys, ["train", tiny_yaml(), "--track"])
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_full_disk_when_the_run_directory_is_made_exits_4_and_leaves_nothing(
+        capsys: pytest.CaptureFixture[str], tiny_yaml: Callable[..., Path], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    import sparse_rl.experiment.rundir as rundir
+
+    def full(config: Any, run_dir: Path) -> None:
+        (run_dir / ".config.yaml.tmp").write_text("partial")
+        raise OSError(errno.ENOSPC, "No space left on device", str(run_dir / ".config.yaml.tmp"))
+
+    monkeypatch.setattr(rundir, "write_config", full)
+    message = _error(capsys, ["train", tiny_yaml()], code=4)
+    assert "No space left on device (the disk is full)" in message
+    assert list((tmp_path / "runs").iterdir()) == []
+
+
+def test_benchmark_refuses_an_out_directory_it_cannot_write_before_training(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    (tmp_path / "a_file").write_text("x")
+    message = _error(capsys, ["benchmark", "bench/quick", "--out", tmp_path / "a_file" / "sweep"])
+    assert "a_file' is a file" in message
+    read_only = tmp_path / "ro"
+    read_only.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: False if Path(path) == read_only else real_access(path, mode))
+    message = _error(capsys, ["benchmark", "bench/quick", "--out", read_only / "sweep"])
+    assert "is read-only" in message and not (read_only / "sweep").exists()

@@ -39,6 +39,27 @@ def prepare_output_dir(path: str | Path, what: str) -> Path:
     return path
 
 
+def check_creatable_dir(path: str | Path, what: str) -> Path:
+    """Check, creating nothing, that the directory ``path`` exists and is writable or can be created
+    (its nearest existing parent is a writable directory).
+
+    :param path: the directory
+    :param what: what it is for the message
+    :return: ``path`` as a :class:`~pathlib.Path`
+    :raises UserError: naming ``what`` and ``path``
+    """
+    path = Path(path)
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"cannot create {what} {str(path)!r}: {str(existing)!r} is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        kind = "is read-only" if existing == path else f"cannot be created: {str(existing)!r} is read-only"
+        raise UserError(f"{what} {str(path)!r} {kind}; give a writable directory")
+    return path
+
+
 def check_output_file(path: str | Path, what: str, suffixes: Iterable[str] | None = None) -> Path:
     """Check that the file ``path`` can be written (its directory is created if needed), and that it
     has one of ``suffixes`` (lower-case, with the dot) when given.

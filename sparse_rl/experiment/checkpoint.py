@@ -62,13 +62,7 @@ from sparse_rl._util.rundir import (  # noqa: F401 - re-exported: the checkpoint
     sha256,
 )
 from sparse_rl.agents.loading import model_algorithm  # noqa: F401 - re-exported (old path)
-from sparse_rl.experiment.errors import UserError
-
-
-class RunWriteError(UserError):
-    """A run's file could not be written (a full disk, a read-only directory…): the run stopped."""
-
-    exit_code = 4
+from sparse_rl.experiment.errors import RunWriteError
 
 
 class CheckpointWriteError(RunWriteError):

@@ -79,8 +79,11 @@ def resume(run_dir: str | Path, overrides: Sequence[str] = (), checkpoint: str |
     :raises UserError: if ``run_dir`` is not a run, has no usable checkpoint, the checkpoint does
         not fit the config, or another process is using the run
     """
+    from sparse_rl.experiment.tracking import require_tracking
+
     run_dir = require_run_dir(run_dir)
     config = load_run_config(run_dir, overrides)
+    require_tracking(config)
     _require_writable(run_dir)
     with run_lock(run_dir):  # one process at a time: a second one fails at once, naming the first's pid
         return _resume_locked(run_dir, config, overrides, checkpoint, progress_bar)
