@@ -154,6 +154,30 @@ ANALYZE_SUMMARY_KEYS = ("density", "real_share", "chance_share", "strength_real_
 
 
 # --------------------------------------------------------------------------------------------------
+# verify
+
+
+def _configure_verify(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory made by 'sparse-rl train'")
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from sparse_rl._util.rundir import verify_run
+
+    found = verify_run(args.run_dir)
+    print(f"{args.run_dir}: {len(found.checkpoints)} checkpoint(s) match their manifests"
+          + (f" ({', '.join(found.checkpoints)})" if found.checkpoints else ""))
+    if found.models:
+        print("sha256 of the model files (SB3 unpickles their pickled values when it loads one; compare the digests "
+              "with ones you trust before evaluate, analyze, resume or a benchmark report loads them):")
+        for name, (digest, pickled) in found.models.items():
+            print(f"  {digest}  {name}  ({pickled} pickled values)")
+    if found.problems:
+        raise UserError(f"run {args.run_dir!r} did not verify: " + "; ".join(found.problems))
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------
 # demo
 
 
@@ -332,6 +356,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handle
     "evaluate": ("print a run's mean ± std return over N episodes", _configure_evaluate, _evaluate),
     "analyze": ("plot a run's input-layer connectivity", _configure_analyze, _analyze),
     "compare": ("plot the learning curves of several runs or sweeps on one figure", _configure_compare, _compare),
+    "verify": ("check a run without loading it: checkpoints against their manifests, no link leaving it, and the "
+               "sha256 of every model file", _configure_verify, _verify),
     "demo": ("a one-minute ANF-SAC run on a noisy Pendulum", _configure_demo, _demo),
     "benchmark": ("run a sweep (agents x envs x noise fractions x seeds) and write results.csv, summary.md and "
                   "learning curves", _configure_benchmark, _benchmark),

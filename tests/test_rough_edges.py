@@ -414,3 +414,42 @@ def test_benchmark_refuses_an_out_directory_it_cannot_write_before_training(
     monkeypatch.setattr(os, "access", lambda path, mode: False if Path(path) == read_only else real_access(path, mode))
     message = _error(capsys, ["benchmark", "bench/quick", "--out", read_only / "sweep"])
     assert "is read-only" in message and not (read_only / "sweep").exists()
+
+
+# --------------------------------------------------------------------------------------------------
+# 19. symbolic links out of the run are refused; a run can be checked before anything of it is loaded
+
+
+@pytest.mark.parametrize("name", ["metrics.csv", ".lock"])
+def test_a_symlink_leaving_the_run_directory_is_refused_and_nothing_is_written_through_it(
+        capsys: pytest.CaptureFixture[str], finished_run: Path, tmp_path: Path, name: str) -> None:
+    run_dir = _copy(finished_run, tmp_path)
+    outside = tmp_path / "outside.txt"
+    outside.write_text("precious\n")
+    (run_dir / name).unlink(missing_ok=True)
+    (run_dir / name).symlink_to(outside)
+    for argv in (["train", "--resume", run_dir, "--set", "total_timesteps=300"], ["evaluate", run_dir],
+                 ["analyze", run_dir, "--no-gif"]):
+        message = _error(capsys, argv)
+        assert "symbolic link that leaves it" in message and name in message
+    assert outside.read_text() == "precious\n"
+    (run_dir / name).unlink()
+    (run_dir / name).symlink_to(run_dir / "config.yaml")  # a link inside the run is fine
+    assert main(["verify", str(run_dir)]) == 0
+
+
+def test_verify_checks_the_digests_without_loading_anything(capsys: pytest.CaptureFixture[str], finished_run: Path,
+                                                           tmp_path: Path) -> None:
+    from sparse_rl._util.rundir import sha256
+
+    run_dir = _copy(finished_run, tmp_path)
+    assert main(["verify", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "2 checkpoint(s) match their manifests (step_100, step_200)" in out
+    assert f"{sha256(run_dir / 'model.zip')}  model.zip  (" in out and "pickled values)" in out
+    state = run_dir / "checkpoints" / "step_100" / "state.json"
+    state.write_text(state.read_text().replace('"episodes"', '"episodez"'))
+    (run_dir / "best_model.zip").write_bytes(b"not a zip")
+    message = _error(capsys, ["verify", run_dir])
+    assert "step_100" in message and "state.json does not match the sha256" in message
+    assert "best_model.zip is not an SB3 model archive" in message
