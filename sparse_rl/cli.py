@@ -13,6 +13,7 @@ Ctrl-C (after a checkpoint). Anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -86,9 +87,9 @@ def _configure_evaluate(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", metavar="DIR", help="evaluate this checkpoint instead of model.zip")
     parser.add_argument("--stochastic", action="store_true", help="sample actions instead of the deterministic ones")
     parser.add_argument("--best", action="store_true", help="evaluate best_model.zip (the best periodic evaluation)")
-    parser.add_argument("--video", nargs="?", const="", default=None, metavar="DIR",
-                        help="record an MP4 of the evaluation (default DIR: RUN_DIR/videos; pip install "
-                             "'sparse_rl[video]')")
+    parser.add_argument("--video", nargs="?", const="", default=None, metavar="DIR_OR_FILE",
+                        help="record an MP4 of the evaluation into a directory (default: RUN_DIR/videos) or a file "
+                             "ending in .mp4 (pip install 'sparse_rl[video]')")
     parser.add_argument("--video-length", type=int, default=None, metavar="STEPS",
                         help="env steps in the video (default: one episode)")
 
@@ -161,6 +162,30 @@ ANALYZE_SUMMARY_KEYS = ("density", "real_share", "chance_share", "strength_real_
 
 
 # --------------------------------------------------------------------------------------------------
+# verify
+
+
+def _configure_verify(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory made by 'sparse-rl train'")
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from sparse_rl._util.rundir import verify_run
+
+    found = verify_run(args.run_dir)
+    print(f"{args.run_dir}: {len(found.checkpoints)} checkpoint(s) match their manifests"
+          + (f" ({', '.join(found.checkpoints)})" if found.checkpoints else ""))
+    if found.models:
+        print("sha256 of the model files (SB3 unpickles their pickled values when it loads one; compare the digests "
+              "with ones you trust before evaluate, analyze, resume or a benchmark report loads them):")
+        for name, (digest, pickled) in found.models.items():
+            print(f"  {digest}  {name}  ({pickled} pickled values)")
+    if found.problems:
+        raise UserError(f"run {args.run_dir!r} did not verify: " + "; ".join(found.problems))
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------
 # demo
 
 
@@ -219,7 +244,8 @@ def command_hint(name: str = "sparse-rl") -> tuple[str, str]:
 
 
 def _configure_benchmark(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("sweep", metavar="SWEEP", help="a sweep file (e.g. configs/bench/quick.yaml)")
+    parser.add_argument("sweep", metavar="SWEEP",
+                        help="a sweep file or a shipped sweep's name (e.g. configs/bench/quick.yaml or bench/quick)")
     parser.add_argument("--out", metavar="DIR", default=None,
                         help="the sweep's output directory (default: bench_runs/<sweep name>); run the same command "
                              "again to resume it")
@@ -240,11 +266,12 @@ def _configure_benchmark(parser: argparse.ArgumentParser) -> None:
 
 def _benchmark(args: argparse.Namespace) -> int:
     from sparse_rl.benchmark.sweep import run_sweep
+    from sparse_rl.experiment.shipped_configs import resolve_config_path
 
     if args.dry_run and args.report_only:
         raise UserError("give --dry-run or --report-only, not both")
-    outcome = run_sweep(args.sweep, out_dir=args.out, backend=args.backend, workers=args.workers,
-                        address=args.address, overrides=args.overrides, dry_run=args.dry_run,
+    outcome = run_sweep(resolve_config_path(args.sweep, "sweep"), out_dir=args.out, backend=args.backend,
+                        workers=args.workers, address=args.address, overrides=args.overrides, dry_run=args.dry_run,
                         report_only=args.report_only)
     if not args.dry_run:
         print(f"sweep directory: {outcome.out_dir}")
@@ -294,17 +321,26 @@ def _configs(args: argparse.Namespace) -> int:
 
     if args.action == "list":
         print(f"configs shipped in {shipped_configs.configs_root()}:")
-        for name in shipped_configs.list_configs():
-            print(f"  {name}")
-        print("train one with: sparse-rl train NAME (e.g. sparse-rl train quick/pendulum_sac_anf)")
+        kinds = shipped_configs.list_configs_by_kind()
+        for kind, heading in CONFIG_KIND_HEADINGS.items():
+            print(heading)
+            for name in kinds[kind]:
+                print(f"  {name}")
     elif args.action == "show":
         path = Path(args.name) if Path(args.name).is_file() else shipped_configs.find_config(args.name)
         if args.resolved:
             print(_resolved_text(path), end="")
         else:
-            print(path.read_text(encoding="utf-8"), end="")
+            text = path.read_text(encoding="utf-8")
+            print(text, end="" if text.endswith("\n") else "\n")
+            if "defaults" in (shipped_configs.read_config_data(path)):
+                print(f"# the parts in 'defaults' merged in: sparse-rl configs show {args.name} --resolved")
     else:
-        print(f"copied: {shipped_configs.copy_config(args.name, args.destination)}")
+        target, copied = shipped_configs.copy_config(args.name, args.destination)
+        if copied > 1:
+            print(f"copied the shipped configs ({copied} files) to {args.destination}; the config: {target}")
+        else:
+            print(f"copied: {target} (its parts merged in)")
     return 0
 
 
@@ -322,6 +358,14 @@ def _resolved_text(path: Path) -> str:
     return compose_run([str(path)]).to_yaml()
 
 
+#: how ``configs list`` heads each kind of config (:func:`~sparse_rl.experiment.shipped_configs.config_kind`)
+CONFIG_KIND_HEADINGS = {
+    "trainable": "runs (sparse-rl train NAME, e.g. sparse-rl train quick/pendulum_sac_anf):",
+    "sweep": "sweeps (sparse-rl benchmark NAME, e.g. sparse-rl benchmark bench/quick):",
+    "fragment": "fragments (parts the configs above include; not trainable alone):",
+}
+
+
 # --------------------------------------------------------------------------------------------------
 # shared options and the parser
 
@@ -331,6 +375,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handle
     "evaluate": ("print a run's mean ± std return over N episodes", _configure_evaluate, _evaluate),
     "analyze": ("plot a run's input-layer connectivity", _configure_analyze, _analyze),
     "compare": ("plot the learning curves of several runs or sweeps on one figure", _configure_compare, _compare),
+    "verify": ("check a run without loading it: checkpoints against their manifests, no link leaving it, and the "
+               "sha256 of every model file", _configure_verify, _verify),
     "demo": ("a one-minute ANF-SAC run on a noisy Pendulum", _configure_demo, _demo),
     "benchmark": ("run a sweep (agents x envs x noise fractions x seeds) and write results.csv, summary.md and "
                   "learning curves", _configure_benchmark, _benchmark),
@@ -384,15 +430,60 @@ def main(argv: Sequence[str] | None = None) -> int:
     :param argv: the arguments (default: ``sys.argv[1:]``)
     :return: the exit code (0 on success)
     """
+    as_program = argv is None
     args = build_parser().parse_args(argv)
     try:
-        return int(args.handler(args))
+        code = int(args.handler(args))
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's last flush
+        return code
     except UserError as error:
         report_error(error)
         return error.exit_code
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `sparse-rl configs list | head -1`: the reader has what it wanted
+        _discard_stdout()
+        return BROKEN_PIPE_EXIT
+    finally:
+        if as_program:
+            _quiet_second_interrupt()
+            try:
+                sys.stdout.flush()
+            except BrokenPipeError:
+                _discard_stdout()
+
+
+#: the exit code when stdout's reader went away (as a process killed by SIGPIPE: 128 + 13)
+BROKEN_PIPE_EXIT = 141
+
+
+def _discard_stdout() -> None:
+    """Send what is left of stdout to ``os.devnull``, so that the interpreter's last flush of a closed
+    pipe raises nothing."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):  # not a real file (captured in a test)
+        sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - lives until the process ends
+    finally:
+        os.close(devnull)
+
+
+def _quiet_second_interrupt() -> None:
+    """Once the command's work is done (a checkpoint written after a Ctrl-C included), a Ctrl-C
+    during the interpreter's exit handlers ends the process at once with 130, without a traceback."""
+    import signal
+    import threading
+
+    def stop(signum: int, frame: object) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()
+        os._exit(130)
+
+    if threading.current_thread() is threading.main_thread() and \
+            signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, stop)
 
 
 if __name__ == "__main__":

@@ -322,7 +322,8 @@ def test_a_noise_free_buffer_is_stored_as_plain_arrays_and_read_without_pickle(t
         real_obs = data["observations"]
     model = load_model(found, agent_class(config), build_env(config, config.seed), "cpu")
     assert isinstance(model.replay_buffer, NoiseFreeReplayBuffer) and model.replay_buffer.pos == 200
-    assert np.array_equal(model.replay_buffer.observations, real_obs)
+    assert len(real_obs) == 200  # the filled rows only
+    assert np.array_equal(model.replay_buffer.observations[:200], real_obs)
 
     # a planted pickle in the arrays is refused, never unpickled
     class Boom:

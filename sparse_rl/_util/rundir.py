@@ -16,7 +16,7 @@ that the analysis (L3), the experiment (L4) and the benchmark (L5) all read runs
       .lock            held while a process trains or resumes it
 
 A checkpoint directory holds ``model.zip``, the replay buffer (``replay_buffer.npz`` +
-``replay_buffer.json``, or a pickled ``replay_buffer.pkl``), ``rng.json``, ``state.json`` and
+``replay_buffer.json``; format 1's pickled ``replay_buffer.pkl`` is never loaded), ``rng.json``, ``state.json`` and
 ``manifest.json`` (format version, sha256 and size of every other file); :func:`read_checkpoint`
 checks the manifest, so a damaged file is reported, never loaded.
 """
@@ -50,7 +50,8 @@ RUN_MARKERS = (CONFIG_FILE, FINAL_MODEL, CONNECTIVITY_DIR, CHECKPOINTS, METRICS_
 
 # inside a checkpoint
 FORMAT_VERSION = 2
-#: format 1: the replay buffer pickled (replay_buffer.pkl); 2: arrays + JSON
+#: format 1: the replay buffer pickled (replay_buffer.pkl, no longer loaded: resuming one is refused);
+#: 2: arrays + JSON (since issue 24 only the buffer's filled rows; older ones hold every slot)
 READABLE_VERSIONS = (1, 2)
 MODEL_FILE = "model.zip"
 BUFFER_FILE = "replay_buffer.pkl"
@@ -137,7 +138,11 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
             raise CheckpointError(f"checkpoint {str(path)!r} is corrupt: {name} does not match the sha256 "
                                   "recorded when it was written (the file was damaged or changed)")
     state = read_checkpoint_json(path / STATE_FILE, path, STATE_FILE)
-    return Checkpoint(path=path, step=int(state["num_timesteps"]), state=state)
+    step = state.get("num_timesteps") if isinstance(state, dict) else None
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0 or step != manifest.get("step", step):
+        raise CheckpointError(f"checkpoint {str(path)!r} is corrupt: {STATE_FILE}'s 'num_timesteps' is {step!r}, not "
+                              f"the step its manifest records ({manifest.get('step')!r})")
+    return Checkpoint(path=path, step=step, state=state)
 
 
 def latest_checkpoint(run_dir: str | Path) -> Checkpoint | None:
@@ -172,9 +177,29 @@ def read_checkpoint_json(path: Path, checkpoint: Path, what: str) -> Any:
 
 
 def read_csv_rows(path: Path) -> list[dict[str, str]]:
-    """The rows of a CSV file with a header (``metrics.csv``, ``topology.csv``)."""
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
+    """The rows of a CSV file with a header (``metrics.csv``, ``topology.csv``).
+
+    :raises UserError: naming the file if it is not UTF-8 CSV text (a damaged file)
+    """
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            return list(csv.DictReader(handle))
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise UserError(f"{str(path)!r} is damaged: it is not a CSV table ({' '.join(str(error).split())[:120]}); "
+                        "move it away (a resumed run starts a new one)") from None
+
+
+def read_csv_header(path: Path) -> list[str]:
+    """The header of a CSV file (``[]`` if it is empty).
+
+    :raises UserError: naming the file if it is not UTF-8 CSV text (a damaged file)
+    """
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            return next(csv.reader(handle), [])
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise UserError(f"{str(path)!r} is damaged: it is not a CSV table ({' '.join(str(error).split())[:120]}); "
+                        "move it away (a resumed run starts a new one)") from None
 
 
 def sha256(path: Path) -> str:
@@ -206,7 +231,29 @@ class RunDir:
         if not run.config.is_file():
             raise NotARunDir(f"{str(run.path)!r} is not a run directory: it has no {CONFIG_FILE}. Give a directory "
                              "made by 'sparse-rl train', e.g. runs/<name>")
+        escaping = run.escaping_links()
+        if escaping:
+            more = f" (and {len(escaping) - 1} more)" if len(escaping) > 1 else ""
+            raise UserError(f"run directory {str(run.path)!r} holds a symbolic link that leaves it: {escaping[0]}"
+                            f"{more}; sparse-rl reads and writes a run only inside its directory. Remove the link (or "
+                            "copy the run without it)")
         return run
+
+    def escaping_links(self) -> list[str]:
+        """The symbolic links in the run directory (at any depth) whose target lies outside it, as
+        ``name -> target``; a link inside the run (or a run directory that is itself a link) is fine."""
+        import os
+
+        root = self.path.resolve()
+        found = []
+        for directory, names, files in os.walk(self.path):
+            for name in [*names, *files]:
+                entry = Path(directory) / name
+                if entry.is_symlink():
+                    target = entry.resolve()
+                    if target != root and root not in target.parents:
+                        found.append(f"{entry.relative_to(self.path)} -> {target}")
+        return sorted(found)
 
     @classmethod
     def find(cls, path: str | Path) -> RunDir:
@@ -320,3 +367,66 @@ class RunDir:
             return self.final_model
         found = self.latest_checkpoint()
         return found.model if found is not None else None
+
+
+@dataclass(frozen=True)
+class RunVerification:
+    """What :func:`verify_run` found.
+
+    :param checkpoints: the checkpoints that match their manifests
+    :param models: the SB3 model files (``model.zip``, ``best_model.zip``, each checkpoint's), by
+        path relative to the run: their sha256 and the number of pickled values in their ``data``
+    :param problems: what is wrong (empty: nothing found)
+    """
+
+    checkpoints: list[str]
+    models: dict[str, tuple[str, int]]
+    problems: list[str]
+
+
+def verify_run(path: str | Path) -> RunVerification:
+    """Check a run without loading anything of it: no symbolic link leaves it, every checkpoint
+    matches its manifest (sha256 and size of each file), and every model file is a zip archive;
+    list the sha256 of each model file (what loading one unpickles), to compare with digests you trust.
+
+    :param path: the run directory
+    :raises NotARunDir: if it is not one
+    """
+    run = RunDir._existing(path)
+    if not run.config.is_file():
+        raise NotARunDir(f"{str(run.path)!r} is not a run directory: it has no {CONFIG_FILE}")
+    problems = [f"symbolic link leaving the run: {link}" for link in run.escaping_links()]
+    checkpoints: list[str] = []
+    for _, directory in run.checkpoint_dirs():
+        try:
+            read_checkpoint(directory)
+            checkpoints.append(directory.name)
+        except CheckpointError as error:
+            problems.append(str(error))
+    models: dict[str, tuple[str, int]] = {}
+    files = [run.final_model, run.best_model, *(directory / MODEL_FILE for _, directory in run.checkpoint_dirs())]
+    for file in files:
+        if not file.is_file() or file.is_symlink():
+            continue
+        name = file.relative_to(run.path).as_posix()
+        pickled = _pickled_values(file)
+        if pickled is None:
+            problems.append(f"{name} is not an SB3 model archive (a zip holding 'data')")
+            continue
+        models[name] = (sha256(file), pickled)
+    return RunVerification(checkpoints, models, problems)
+
+
+def _pickled_values(path: Path) -> int | None:
+    """How many values of an SB3 model's ``data`` are pickled (``:serialized:``); ``None`` if the
+    file is not such an archive. Nothing is unpickled."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            data = json.loads(archive.read("data").decode("utf-8"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None
+    if not isinstance(data, dict):
+        return None
+    return sum(1 for value in data.values() if isinstance(value, dict) and ":serialized:" in value)

@@ -136,7 +136,10 @@ class SparsityConfig:
         if isinstance(stop, float) and not 0.0 < stop <= 1.0:
             raise ValueError(f"update_stop as a fraction of training must be in (0, 1], got {stop!r}")
         # Validates interval, start, drop fraction and schedule (cosine needs a stop).
-        self.schedule(total_gradient_steps=1_000_000)
+        try:
+            self.schedule(total_gradient_steps=1_000_000)
+        except ValueError as error:
+            raise ValueError(_schedule_message(str(error))) from None
 
     def make_algorithm(self) -> DSTAlgorithm:
         """The algorithm, built with its hyperparameters."""
@@ -211,6 +214,23 @@ def _presets(agent: str) -> dict[str, dict[str, Any]]:
 
 
 PRESETS = tuple(_presets("sac"))
+
+
+#: UpdateSchedule's argument names in its messages -> the SparsityConfig keys they come from
+_SCHEDULE_KEYS = (("interval", "update_interval"), ("start", "update_start"), ("stop", "update_stop"),
+                  ("drop_fraction", "drop_fraction"))
+
+
+def _schedule_message(message: str) -> str:
+    """An :class:`~sparse_rl.sparse.schedules.UpdateSchedule` error in the words of this config's keys."""
+    for argument, key in _SCHEDULE_KEYS:
+        if message.startswith(f"{argument} "):
+            return key + message[len(argument):]
+    if "drop-fraction decay" in message:
+        return "drop_schedule: " + message.replace("drop-fraction decay", "drop schedule")
+    if "'cosine' decay" in message:
+        return "drop_schedule 'cosine' needs update_stop (where the drop fraction reaches 0); set one"
+    return message
 
 
 def resolve_sparsity(spec: str | Mapping[str, Any] | SparsityConfig | None, agent: str = "sac") -> SparsityConfig:

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from sparse_rl._util.outputs import check_output_file, describe_os_error
 from sparse_rl._util.rundir import RunDir
 from sparse_rl.benchmark.stats import curve_band
 from sparse_rl.experiment.errors import UserError
@@ -41,18 +42,30 @@ class Curve:
 
 
 def _run_curve(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
-    with RunDir(run_dir).metrics.open(newline="", encoding="utf-8") as handle:
-        rows = [row for row in csv.DictReader(handle) if row.get("eval_return_mean")]
-    steps = np.array([float(row["timesteps"]) for row in rows])
-    returns = np.array([float(row["eval_return_mean"]) for row in rows])
+    metrics = RunDir(run_dir).metrics
+    try:
+        with metrics.open(newline="", encoding="utf-8") as handle:
+            rows = [row for row in csv.DictReader(handle) if row.get("eval_return_mean")]
+        steps = np.array([float(row["timesteps"]) for row in rows])
+        returns = np.array([float(row["eval_return_mean"]) for row in rows])
+    except (OSError, UnicodeDecodeError, csv.Error, ValueError, TypeError, KeyError) as error:
+        raise UserError(f"cannot read {str(metrics)!r}: it is not a metrics table of sparse-rl train "
+                        f"({type(error).__name__}: {' '.join(str(error).split())[:120]})") from None
     return steps, returns
 
 
 def _sweep_curves(sweep_dir: Path) -> list[Curve]:
     groups: dict[str, list[Mapping]] = {}
     for path in sorted((sweep_dir / "results").glob("*.json")):
-        record = json.loads(path.read_text(encoding="utf-8"))
-        if not record.get("curve"):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            curve = record.get("curve") if isinstance(record, dict) else None
+            if curve and not (isinstance(curve, dict) and len(curve["timesteps"]) == len(curve["returns"])):
+                raise ValueError("its curve is not {timesteps, returns} of equal lengths")
+        except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError) as error:
+            raise UserError(f"cannot read {str(path)!r}: it is not a run record of sparse-rl benchmark "
+                            f"({' '.join(str(error).split())[:120]})") from None
+        if not curve:
             continue
         label = f"{record.get('agent')} · {record.get('env')} f={record.get('noise_fraction')}"
         groups.setdefault(label, []).append(record)
@@ -72,6 +85,8 @@ def load_curves(paths: Sequence[str | Path], labels: Sequence[str] | None = None
     :param labels: a label per path for run directories (default: the directory's name)
     :raises UserError: for a path that is none of these, or a run without evaluations
     """
+    if labels is not None and len(labels) != len(paths):
+        raise UserError(f"--labels gives {len(labels)} label(s) for {len(paths)} path(s): give one per path")
     curves: list[Curve] = []
     for index, given in enumerate(paths):
         path = Path(given)
@@ -128,10 +143,19 @@ def compare(paths: Sequence[str | Path], out: str | Path, labels: Sequence[str] 
     :param out: the image to write
     :param labels: labels of the run directories
     :param title: the title (default: how many curves)
+    :raises UserError: for an image that cannot be written or of a format matplotlib does not write
+        (checked first), or a path that cannot be read
     """
+    out = check_output_file(out, "--out", image_suffixes())  # before any work
     curves = load_curves(paths, labels)
     figure = plot_curves(curves, title or f"evaluation return of {len(curves)} runs / agents")
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out)
+    try:
+        figure.savefig(out)
+    except OSError as error:
+        raise UserError(f"cannot write {str(out)!r}: {describe_os_error(error)}") from None
     return out
+
+
+def image_suffixes() -> list[str]:
+    """The image formats matplotlib writes here, as suffixes (``.png``, ``.pdf``, ``.svg``…)."""
+    return sorted(f".{name}" for name in Figure().canvas.get_supported_filetypes())

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sparse_rl._util.outputs import check_creatable_dir
 from sparse_rl._util.rundir import RunDir
 from sparse_rl.benchmark.aggregates import seed_warning, write_aggregates
 from sparse_rl.benchmark.backends import Backend, make_backend
@@ -109,6 +110,8 @@ def run_sweep(sweep_file: str | Path, out_dir: str | Path | None = None, backend
     started = time.perf_counter()
     spec = load_sweep(sweep_file)
     out = Path(out_dir) if out_dir is not None else default_out_dir(spec)
+    if not dry_run:  # a read-only or impossible --out fails here, before any run is planned or trained
+        check_creatable_dir(out, "the sweep directory (--out)")
     tasks = plan_runs(spec, sweep_file, out, overrides)
     check_plan(out, tasks)
     done = read_records(out, [task.run_id for task in tasks])

@@ -4,10 +4,11 @@ A checkpoint is a directory ``checkpoints/step_<N>/`` (``N``: env steps done) ho
 
 - ``model.zip``: SB3's ``save`` (networks, optimizers, counters, the topology updaters' state),
 - ``replay_buffer.npz`` and ``replay_buffer.json``: the replay buffer's arrays (``np.savez``, read
-  back with ``allow_pickle=False``) and its counters and class name as JSON (left out with
-  ``checkpoint.replay_buffer: false``); a buffer of another class than SB3's ``ReplayBuffer`` and
-  :class:`~sparse_rl.agents.buffers.NoiseFreeReplayBuffer` falls back to SB3's pickled
-  ``replay_buffer.pkl`` (which checkpoints of format 1 hold too),
+  back with ``allow_pickle=False``; of the per-slot arrays only the rows filled so far, in the
+  buffer's own dtype) and its counters and class name as JSON (left out with
+  ``checkpoint.replay_buffer: false``, and for a buffer of another class than SB3's ``ReplayBuffer``
+  and :class:`~sparse_rl.agents.buffers.NoiseFreeReplayBuffer`, with a warning: nothing is pickled;
+  a pickled ``replay_buffer.pkl``, which checkpoints of format 1 hold, is never loaded),
 - ``rng.json``: the states of Python's, NumPy's and torch's global generators and of the action space's,
 - ``state.json``: counters (env steps, episodes, wall time, metrics rows), the env wrappers' state
   and the resolved config the run had,
@@ -19,8 +20,8 @@ directory, which is ignored (and removed by the next writer). Reading one checks
 a damaged file is reported, never loaded. A write that fails (a full disk) removes its ``.tmp-``
 directory and raises :class:`CheckpointWriteError`; the earlier checkpoints are untouched.
 
-Only ``model.zip`` (and a fallback ``replay_buffer.pkl``) is unpickled, by SB3, when it loads: the
-manifest catches damage, not an attacker. Open only runs you trust.
+Only ``model.zip`` is unpickled, by SB3, when it loads: the manifest catches damage, not an
+attacker. Open only runs you trust.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import os
 import random
 import shutil
 import time
+import warnings
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -60,13 +62,7 @@ from sparse_rl._util.rundir import (  # noqa: F401 - re-exported: the checkpoint
     sha256,
 )
 from sparse_rl.agents.loading import model_algorithm  # noqa: F401 - re-exported (old path)
-from sparse_rl.experiment.errors import UserError
-
-
-class RunWriteError(UserError):
-    """A run's file could not be written (a full disk, a read-only directory…): the run stopped."""
-
-    exit_code = 4
+from sparse_rl.experiment.errors import RunWriteError
 
 
 class CheckpointWriteError(RunWriteError):
@@ -113,7 +109,9 @@ def _write_files(model: Any, temporary: Path, state: Mapping[str, Any], step: in
     model.save(temporary / MODEL_FILE)
     buffer = getattr(model, "replay_buffer", None)
     if replay_buffer and buffer is not None and not save_replay_buffer(buffer, temporary):
-        model.save_replay_buffer(temporary / BUFFER_FILE)  # another buffer class: SB3's pickle
+        warnings.warn(f"the replay buffer ({type(buffer).__name__}) is not saved in checkpoints: only SB3's "
+                      "ReplayBuffer and NoiseFreeReplayBuffer are saved (as plain arrays, never pickled); a run "
+                      "resumed from one starts with an empty buffer", stacklevel=2)
     _write_json(temporary / RNG_FILE, capture_rng(model))
     _write_json(temporary / STATE_FILE, {**state, "num_timesteps": step, "format_version": FORMAT_VERSION,
                                          "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
@@ -145,14 +143,26 @@ def save_replay_buffer(buffer: Any, directory: Path) -> bool:
     """
     if not _plain_buffer(buffer):
         return False
-    arrays = {name: value for name, value in vars(buffer).items()
-              if isinstance(value, np.ndarray) and not value.dtype.hasobject}
+    rows = _filled_rows(buffer)
+    arrays = {name: value[:rows] if _per_slot(value, buffer.buffer_size) else value
+              for name, value in vars(buffer).items() if isinstance(value, np.ndarray) and not value.dtype.hasobject}
     with (directory / BUFFER_ARRAYS).open("wb") as handle:
         np.savez(handle, **arrays)
     _write_json(directory / BUFFER_META, {"class": type(buffer).__name__, "pos": int(buffer.pos),
                                           "full": bool(buffer.full), "buffer_size": int(buffer.buffer_size),
-                                          "n_envs": int(buffer.n_envs), "arrays": sorted(arrays)})
+                                          "n_envs": int(buffer.n_envs), "rows": rows, "arrays": sorted(arrays)})
     return True
+
+
+def _per_slot(array: np.ndarray, buffer_size: int) -> bool:
+    """Whether ``array`` holds a row per slot of the buffer (those are saved up to the filled rows)."""
+    return array.ndim >= 1 and array.shape[0] == buffer_size
+
+
+def _filled_rows(buffer: Any) -> int:
+    """The rows of the buffer's arrays that hold transitions: all when it is full, else ``pos``
+    (only those are saved: a checkpoint of 1,000 steps does not store a million empty slots)."""
+    return int(buffer.buffer_size) if buffer.full else int(buffer.pos)
 
 
 def load_replay_buffer(buffer: Any, directory: Path) -> None:
@@ -172,16 +182,40 @@ def load_replay_buffer(buffer: Any, directory: Path) -> None:
         if meta.get(key) != int(getattr(buffer, key)):
             raise CheckpointError(f"{where} holds a replay buffer with {key} {meta.get(key)!r}; this run's has "
                                   f"{getattr(buffer, key)} (agent.hyperparams.buffer_size cannot change on resume)")
+    pos, full, rows = _buffer_counters(meta, int(buffer.buffer_size), where)
+    names = meta.get("arrays", [])
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise CheckpointError(f"{where} is corrupt: {BUFFER_META}'s 'arrays' is not a list of names")
     try:
         with np.load(directory / BUFFER_ARRAYS, allow_pickle=False) as data:
-            for name in meta.get("arrays", []):
+            for name in names:
                 value, current = data[name], getattr(buffer, name, None)
-                if not isinstance(current, np.ndarray) or current.shape != value.shape or current.dtype != value.dtype:
-                    raise CheckpointError(f"{where}: the replay buffer's {name!r} does not fit this run's buffer")
-                setattr(buffer, name, value)
+                # format 2 before issue 24 saved every slot; now only the filled rows
+                fits = isinstance(current, np.ndarray) and current.dtype == value.dtype and (
+                    value.shape == current.shape or (_per_slot(current, int(buffer.buffer_size))
+                                                     and value.shape == (rows, *current.shape[1:])))
+                if not fits:
+                    raise CheckpointError(f"{where}: the replay buffer's {name!r} in {BUFFER_ARRAYS} does not fit "
+                                          "this run's buffer")
+                current[:len(value)] = value
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
         raise CheckpointError(f"{where}: cannot read {BUFFER_ARRAYS} ({error})") from None
-    buffer.pos, buffer.full = int(meta["pos"]), bool(meta["full"])
+    buffer.pos, buffer.full = pos, full
+
+
+def _buffer_counters(meta: Mapping[str, Any], buffer_size: int, where: str) -> tuple[int, bool, int]:
+    """``pos``, ``full`` and the rows saved, from ``replay_buffer.json``, checked against the buffer's size."""
+    pos, full = meta.get("pos"), meta.get("full")
+    if isinstance(pos, bool) or not isinstance(pos, int) or not 0 <= pos < buffer_size:
+        raise CheckpointError(f"{where} is corrupt: {BUFFER_META}'s 'pos' is {pos!r}, not an integer in "
+                              f"[0, {buffer_size}) (the buffer's size)")
+    if not isinstance(full, bool):
+        raise CheckpointError(f"{where} is corrupt: {BUFFER_META}'s 'full' is {full!r}, not true or false")
+    rows = buffer_size if full else pos
+    if meta.get("rows", rows) != rows:
+        raise CheckpointError(f"{where} is corrupt: {BUFFER_META}'s 'rows' is {meta.get('rows')!r}, but 'pos' and "
+                              f"'full' say {rows}")
+    return pos, full, rows
 
 
 def prune_checkpoints(directory: str | Path, keep: int) -> list[Path]:
@@ -228,13 +262,16 @@ def load_model(checkpoint: Checkpoint, agent_class: type, env: Any, device: str 
     :param overrides: attributes set on the model before it is rebuilt (changed hyperparameters)
     :raises CheckpointError: if SB3 cannot load it onto this env
     """
+    if not (checkpoint.path / BUFFER_META).is_file() and (checkpoint.path / BUFFER_FILE).is_file():
+        # format 1, or planted: never unpickled
+        raise CheckpointError(f"checkpoint {str(checkpoint.path)!r} holds its replay buffer as a pickle "
+                              f"({BUFFER_FILE}, checkpoint format 1), which sparse_rl does not load (a planted "
+                              "pickle could run code); start the run again from its config.yaml")
     check_model_algorithm(checkpoint.path / MODEL_FILE, agent_class)
     try:
         model = agent_class.load(checkpoint.path / MODEL_FILE, env=env, device=device, **overrides)
         if (checkpoint.path / BUFFER_META).is_file():
             load_replay_buffer(model.replay_buffer, checkpoint.path)
-        elif checkpoint.has_replay_buffer:
-            model.load_replay_buffer(checkpoint.path / BUFFER_FILE)
     except CheckpointError:
         raise
     except Exception as error:  # noqa: BLE001 - anything SB3 raises means: this checkpoint does not fit

@@ -3,8 +3,14 @@ the run directory's layout below the analysis can raise it) and :class:`ConfigEr
 
 from sparse_rl._util.errors import UserError
 
-__all__ = ["ConfigError", "UserError"]
+__all__ = ["ConfigError", "RunWriteError", "UserError"]
 
 
 class ConfigError(UserError):
     """A config that cannot be loaded or does not validate."""
+
+
+class RunWriteError(UserError):
+    """A run's file could not be written (a full disk, a read-only directory…): the run stopped."""
+
+    exit_code = 4

@@ -61,9 +61,9 @@ def evaluate_run(run_dir: str | Path, n_episodes: int | None = None, seed: int |
     :param checkpoint: a checkpoint directory to evaluate instead of ``model.zip``
     :param deterministic: deterministic actions
     :param best: evaluate ``best_model.zip`` (the best periodic evaluation) instead of ``model.zip``
-    :param video_dir: record an MP4 of the evaluation there (SB3's ``VecVideoRecorder``; needs
-        ``pip install 'sparse_rl[video]'``; MuJoCo renders headless with ``MUJOCO_GL=egl``, the
-        default set here when there is no display)
+    :param video_dir: record an MP4 of the evaluation there: a directory, or a file ending in ``.mp4``
+        (SB3's ``VecVideoRecorder``; needs ``pip install 'sparse_rl[video]'``; MuJoCo renders headless
+        with ``MUJOCO_GL=egl``, the default set here when there is no display); checked first
     :param video_length: env steps in the video (default: one episode, the env's time limit)
     :raises UserError: if there is no model to evaluate or it does not load
     """
@@ -75,11 +75,15 @@ def evaluate_run(run_dir: str | Path, n_episodes: int | None = None, seed: int |
         raise UserError(f"--episodes must be >= 1, got {n_episodes}")
     if best and checkpoint is not None:
         raise UserError("give --best or --checkpoint, not both")
-    _set_threads(config)
+    if video_length is not None and video_length < 1:
+        raise UserError(f"--video-length must be >= 1, got {video_length}")
+    target = None
     if video_dir is not None:
-        from sparse_rl.experiment.video import prepare_headless_rendering
+        from sparse_rl.experiment.video import prepare_headless_rendering, video_target
 
+        target = video_target(video_dir)  # a path that cannot be written fails before anything is loaded
         prepare_headless_rendering()  # before MuJoCo is imported: it picks its OpenGL backend then
+    _set_threads(config)
     env_seed = config.eval_seed if seed is None else seed
     probe = build_env(config, env_seed)
     cls = agent_class(config)
@@ -99,7 +103,7 @@ def evaluate_run(run_dir: str | Path, n_episodes: int | None = None, seed: int |
     if video_dir is not None:
         from sparse_rl.experiment.video import record_video
 
-        env, video = record_video(env, Path(video_dir), video_length, prefix=f"{run_dir.name}-{model_path.stem}")
+        env, video = record_video(env, target, video_length, prefix=f"{run_dir.name}-{model_path.stem}")
     env.seed(env_seed)
     episodes = n_episodes or config.eval.n_episodes
     try:

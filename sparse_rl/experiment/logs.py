@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sparse_rl._util.rundir import read_csv_rows
+from sparse_rl._util.rundir import read_csv_header, read_csv_rows
 
 METRICS_FIELDS = ("timesteps", "eval_return_mean", "eval_return_std", "eval_length_mean", "episodes",
                   "steps_per_second", "wall_time_s")
@@ -31,8 +31,7 @@ class MetricsLog:
     def __init__(self, path: str | Path, fields: Sequence[str] = METRICS_FIELDS) -> None:
         self.path = Path(path)
         if self.path.is_file() and self.path.stat().st_size > 0:
-            with self.path.open(newline="", encoding="utf-8") as handle:
-                self.fields = tuple(next(csv.reader(handle)))
+            self.fields = tuple(read_csv_header(self.path))
         else:
             self.fields = tuple(fields)
             with self.path.open("w", newline="", encoding="utf-8") as handle:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sparse_rl.experiment.config import ExperimentConfig
@@ -31,6 +32,10 @@ _CSR_ONLINE = 48
 _CSR_TARGET = 36
 #: Python, torch and Stable-Baselines3 themselves
 BASELINE = 1 << 29
+#: one more environment in a vector env (a MuJoCo model and data, the wrappers)
+PER_ENV = 1 << 20
+#: one more worker process of ``vec_env: subproc`` (a Python interpreter with numpy, gymnasium, torch)
+PER_PROCESS = 1 << 27
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,8 @@ class MemoryEstimate:
     :param networks: the input layers' weights, gradients and Adam moments (targets included)
     :param buffer: the replay buffer
     :param batches: one sampled batch (observations and next observations, with the noise)
+    :param envs: the training envs beyond the first (:data:`PER_ENV` each; a process each under
+        ``vec_env: subproc``, :data:`PER_PROCESS`) and their observations
     """
 
     inputs: int
@@ -51,18 +58,31 @@ class MemoryEstimate:
     networks: int
     buffer: int
     batches: int
+    envs: int = 0
 
     @property
     def total(self) -> int:
         """All parts together, and the libraries' own memory (:data:`BASELINE`)."""
-        return self.noise_tables + self.networks + self.buffer + self.batches + BASELINE
+        return self.noise_tables + self.networks + self.buffer + self.batches + self.envs + BASELINE
 
 
-def available_memory() -> int | None:
-    """Bytes of memory available now (``MemAvailable`` of ``/proc/meminfo``, else the free physical
-    pages); ``None`` if unknown."""
+def available_memory(cgroup_root: Path = Path("/sys/fs/cgroup"), proc: Path = Path("/proc")) -> int | None:
+    """Bytes of memory this process may still take: the least of the machine's (``MemAvailable``
+    of ``/proc/meminfo``, else the free physical pages), what its cgroup's limit leaves
+    (:func:`cgroup_memory_left`: a container's or a job's limit) and what ``RLIMIT_AS`` leaves;
+    ``None`` if none is known.
+
+    :param cgroup_root: where the cgroup file systems are mounted
+    :param proc: the proc file system
+    """
+    found = [value for value in (_machine_available(proc), cgroup_memory_left(cgroup_root, proc),
+                                 _rlimit_left(proc)) if value is not None]
+    return min(found) if found else None
+
+
+def _machine_available(proc: Path) -> int | None:
     try:
-        with open("/proc/meminfo", encoding="ascii") as handle:
+        with (proc / "meminfo").open(encoding="ascii") as handle:
             for line in handle:
                 if line.startswith("MemAvailable:"):
                     return int(line.split()[1]) * 1024
@@ -71,6 +91,59 @@ def available_memory() -> int | None:
     try:
         return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
     except (AttributeError, ValueError, OSError):
+        return None
+
+
+#: a cgroup limit at least this large means "no limit" (v1 writes 2**63 rounded to pages)
+_UNLIMITED = 1 << 60
+
+
+def cgroup_memory_left(cgroup_root: Path = Path("/sys/fs/cgroup"), proc: Path = Path("/proc")) -> int | None:
+    """Bytes the memory limit of this process's cgroup leaves (limit minus usage; cgroup v2's
+    ``memory.max`` and ``memory.current``, v1's ``memory.limit_in_bytes`` and ``memory.usage_in_bytes``),
+    the smallest over the cgroup's directory and the mount's root; ``None`` without a limit.
+
+    :param cgroup_root: where the cgroup file systems are mounted
+    :param proc: the proc file system (``self/cgroup`` names the process's cgroups)
+    """
+    paths: dict[str, str] = {}
+    try:
+        for line in (proc / "self" / "cgroup").read_text(encoding="ascii").splitlines():
+            _, controllers, path = line.split(":", 2)
+            for controller in controllers.split(",") if controllers else [""]:
+                paths[controller] = path.lstrip("/")
+    except (OSError, ValueError):
+        pass
+    candidates = []
+    for base, limit_name, usage_name, path in ((cgroup_root, "memory.max", "memory.current", paths.get("", "")),
+                                               (cgroup_root / "memory", "memory.limit_in_bytes",
+                                                "memory.usage_in_bytes", paths.get("memory", ""))):
+        for directory in {base / path, base}:
+            limit, usage = _read_int(directory / limit_name), _read_int(directory / usage_name)
+            if limit is not None and limit < _UNLIMITED:
+                candidates.append(max(0, limit - (usage or 0)))
+    return min(candidates) if candidates else None
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def _rlimit_left(proc: Path) -> int | None:
+    """What ``RLIMIT_AS`` (the address space's limit, ``ulimit -v``) leaves, ``None`` without one."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft == resource.RLIM_INFINITY:
+            return None
+        pages = int((proc / "self" / "statm").read_text(encoding="ascii").split()[0])
+        return max(0, soft - pages * int(os.sysconf("SC_PAGE_SIZE")))
+    except (ImportError, OSError, ValueError, IndexError):
         return None
 
 
@@ -141,34 +214,42 @@ def estimate_memory(config: ExperimentConfig, n_real: int) -> MemoryEstimate:
         per_transition = (1 if hyper.get("optimize_memory_usage") else 2) * inputs * _FLOAT + 64
     batch = int(hyper.get("batch_size", 256))
     # observations and next observations, each as drawn (noise regenerated), as a tensor, feature-major
+    n_envs = int(getattr(config, "n_envs", 1))
+    envs = (n_envs - 1) * (PER_PROCESS if getattr(config, "vec_env", "dummy") == "subproc" else PER_ENV) + \
+        4 * n_envs * inputs * _FLOAT  # observations, next observations, and their copies in SB3's loop
     return MemoryEstimate(inputs=inputs, real=n_real, noise_tables=tables, networks=networks,
-                          buffer=buffer_size * per_transition, batches=3 * 2 * batch * inputs * _FLOAT)
+                          buffer=buffer_size * per_transition, batches=3 * 2 * batch * inputs * _FLOAT, envs=envs)
 
 
 def check_resources(config: ExperimentConfig, available: int | None = None) -> MemoryEstimate | None:
-    """Refuse a run that cannot fit in memory (only runs with noise are checked: the others are
-    small next to any machine; nor an env that cannot be made, which building it reports).
+    """Refuse a run that cannot fit in memory (not an env that cannot be made, which building it
+    reports).
 
     :param config: the experiment
     :param available: bytes available (default: :func:`available_memory`)
     :return: the estimate (``None`` when nothing was checked)
     :raises ConfigError: naming the setting and the sizes, when the estimate exceeds ``available``
     """
-    n_real = real_observation_size(config) if config.env.has_noise else None
+    n_real = real_observation_size(config)
     if n_real is None:
         return None
     estimate = estimate_memory(config, n_real)
     available = available_memory() if available is None else available
     if available is None or estimate.total <= available:
         return estimate
-    key = (f"env.n_noise={config.env.n_noise}" if config.env.n_noise is not None
-           else f"env.noise_fraction={config.env.noise_fraction!r}")
+    if config.env.has_noise:
+        key = (f"env.n_noise={config.env.n_noise}" if config.env.n_noise is not None
+               else f"env.noise_fraction={config.env.noise_fraction!r}")
+    else:
+        key = f"n_envs={config.n_envs}" if estimate.envs > estimate.buffer else \
+            f"agent.hyperparams.buffer_size={config.agent.hyperparams.get('buffer_size', 1_000_000)}"
     raise ConfigError(
         f"{key} makes {estimate.inputs:,} inputs ({estimate.real} real): the run needs at least "
         f"{estimate.total / _GIB:.1f} GiB (noise tables {estimate.noise_tables / _GIB:.1f}, input layers "
         f"{estimate.networks / _GIB:.1f}, replay buffer {estimate.buffer / _GIB:.1f}, batches "
-        f"{estimate.batches / _GIB:.1f}) but {available / _GIB:.1f} GiB of memory is available; lower "
-        f"{key.split('=')[0]}, agent.hyperparams.buffer_size, batch_size or net_arch")
+        f"{estimate.batches / _GIB:.1f}, envs {estimate.envs / _GIB:.1f}) but {available / _GIB:.1f} GiB of memory "
+        f"is available (the least of the machine's, this process's cgroup limit and its ulimit); lower "
+        f"{key.split('=')[0]}, n_envs, agent.hyperparams.buffer_size, batch_size or net_arch")
 
 
 def _first_hidden(config: ExperimentConfig) -> int:

@@ -16,12 +16,14 @@ import numpy as np
 from sparse_rl.experiment.checkpoint import (
     CHECKPOINTS,
     RNG_FILE,
+    STATE_FILE,
     Checkpoint,
     CheckpointError,
     checkpoint_dirs,
     latest_checkpoint,
     load_model,
     read_checkpoint,
+    read_checkpoint_json,
     remove_partial,
     restore_env_state,
     restore_rng,
@@ -77,8 +79,11 @@ def resume(run_dir: str | Path, overrides: Sequence[str] = (), checkpoint: str |
     :raises UserError: if ``run_dir`` is not a run, has no usable checkpoint, the checkpoint does
         not fit the config, or another process is using the run
     """
+    from sparse_rl.experiment.tracking import require_tracking
+
     run_dir = require_run_dir(run_dir)
     config = load_run_config(run_dir, overrides)
+    require_tracking(config)
     _require_writable(run_dir)
     with run_lock(run_dir):  # one process at a time: a second one fails at once, naming the first's pid
         return _resume_locked(run_dir, config, overrides, checkpoint, progress_bar)
@@ -112,12 +117,22 @@ def _resume_locked(run_dir: Path, config: ExperimentConfig, overrides: Sequence[
         return RunResult(run_dir, found.step, tuple(last) if last else None, True,
                          f"run already complete at step {found.step} (total_timesteps {config.total_timesteps}); "
                          "extend it with --set total_timesteps=N")
+    _check_run_files(run_dir)
     print(f"resuming {run_dir} from {found.path.name} (step {found.step} of {config.total_timesteps})", file=sys.stderr)
     _set_threads(config)
     check_resources(config)
     env = build_env(config, config.seed, training=True)
-    restore_env_state(env, found.state.get("env_state", []))
+    env_states = found.state.get("env_state", [])
+    if not isinstance(env_states, list) or not all(isinstance(entry, Mapping) for entry in env_states):
+        raise CheckpointError(f"checkpoint {str(found.path)!r} is corrupt: {STATE_FILE}'s 'env_state' is not a list "
+                              "of wrapper states")
+    try:
+        restore_env_state(env, env_states)
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"checkpoint {str(found.path)!r} is corrupt: {STATE_FILE}'s 'env_state' cannot be "
+                              f"restored ({type(error).__name__}: {error})") from None
     model = load_model(found, agent_class(config), env, config.device, **changed)
+    _restore_rng(found, model)
     if checkpoint is not None:
         _set_aside_newer(checkpoints_dir, found.step)
     if overrides:  # only now: a resume that fails leaves config.yaml as it was
@@ -127,8 +142,6 @@ def _resume_locked(run_dir: Path, config: ExperimentConfig, overrides: Sequence[
               "on from an empty one", file=sys.stderr)
     model.action_noise = action_noise(config, int(np.prod(env.action_space.shape)))
     model.verbose = config.run.verbose
-    rng = _read_rng(found)
-    restore_rng(rng, model)
     env.seed(config.seed + found.step)  # a fresh episode, seeded from the step it starts at
     for log_file in (METRICS_FILE, TOPOLOGY_FILE):
         if (run_dir / log_file).is_file():
@@ -175,10 +188,33 @@ def _own_checkpoint(run_dir: Path, checkpoint: str | Path) -> Path:
     return path
 
 
-def _read_rng(checkpoint: Checkpoint) -> dict[str, Any]:
-    import json
+def _restore_rng(checkpoint: Checkpoint, model: Any) -> None:
+    """Put back the random generators' states of ``checkpoint``'s ``rng.json``.
 
-    return json.loads((checkpoint.path / RNG_FILE).read_text(encoding="utf-8"))
+    :raises CheckpointError: naming the file if its states are not what :func:`capture_rng` writes
+    """
+    data = read_checkpoint_json(checkpoint.path / RNG_FILE, checkpoint.path, RNG_FILE)
+    try:
+        if not isinstance(data, dict):
+            raise TypeError(f"it holds a {type(data).__name__}, not a mapping of generators")
+        restore_rng(data, model)
+    except (KeyError, TypeError, ValueError, RuntimeError, OverflowError, IndexError) as error:
+        raise CheckpointError(f"checkpoint {str(checkpoint.path)!r} is corrupt: {RNG_FILE} holds no valid generator "
+                              f"states ({type(error).__name__}: {' '.join(str(error).split())[:120]})") from None
+
+
+def _check_run_files(run_dir: Path) -> None:
+    """Read the run's logs that a resumed run appends to: a damaged one is a :class:`UserError`
+    naming it, before anything is loaded or changed."""
+    from sparse_rl._util.rundir import EVALUATIONS_FILE, read_csv_header, read_csv_rows
+    from sparse_rl.experiment.evaluations import read_evaluations
+
+    for name in (METRICS_FILE, TOPOLOGY_FILE):
+        if (run_dir / name).is_file():
+            read_csv_header(run_dir / name)
+            read_csv_rows(run_dir / name)
+    if (run_dir / EVALUATIONS_FILE).is_file():
+        read_evaluations(run_dir / EVALUATIONS_FILE)
 
 
 def _set_aside_newer(directory: Path, step: int) -> None:

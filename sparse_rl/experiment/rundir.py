@@ -5,7 +5,9 @@ analysis so that it reads runs the same way."""
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,7 +29,7 @@ from sparse_rl._util.rundir import (
     RunDir,
 )
 from sparse_rl.experiment.config import ExperimentConfig, load_config
-from sparse_rl.experiment.errors import ConfigError, UserError
+from sparse_rl.experiment.errors import ConfigError, RunWriteError, UserError
 
 __all__ = [
     "BEST_MODEL",
@@ -89,9 +91,16 @@ def create_run_dir(config: ExperimentConfig) -> Path:
             raise UserError(f"cannot create the run directory {str(path)!r}: {error}") from None
     else:  # pragma: no cover - a thousand runs in one second
         raise UserError(f"cannot find a free run directory name under {str(root)!r}")
-    for sub in (TB_DIR, CHECKPOINTS, CONNECTIVITY_DIR):
-        (path / sub).mkdir()
-    write_config(config, path)
+    try:
+        for sub in (TB_DIR, CHECKPOINTS, CONNECTIVITY_DIR):
+            (path / sub).mkdir()
+        write_config(config, path)
+    except OSError as error:
+        shutil.rmtree(path, ignore_errors=True)  # new and empty: nothing of a run is lost
+        full = " (the disk is full)" if error.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+        raise RunWriteError(f"cannot write the run directory {str(path)!r}: {error.strerror or error}{full}; it was "
+                            "removed again. Make room (or give a writable run.root), then start the run again") \
+            from None
     return path
 
 

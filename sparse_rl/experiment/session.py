@@ -297,6 +297,9 @@ def train(config: ExperimentConfig, progress_bar: bool | None = None,
     :raises UserError: for a bad config (before the run directory is made), :class:`TrainingDiverged`
         when a loss turns non-finite
     """
+    from sparse_rl.experiment.tracking import require_tracking
+
+    require_tracking(config)
     _set_threads(config)
     check_resources(config)
     env = build_env(config, config.seed, training=True)

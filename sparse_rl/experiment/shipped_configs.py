@@ -37,6 +37,49 @@ def list_configs() -> list[str]:
     return sorted(path.relative_to(root).with_suffix("").as_posix() for path in root.rglob("*.yaml"))
 
 
+#: the kinds of shipped configs (:func:`config_kind`)
+KINDS = ("trainable", "sweep", "fragment")
+
+
+def config_kind(path: str | Path) -> str:
+    """What a config file is: ``sweep`` (a file for ``sparse-rl benchmark``: it has ``agents`` and
+    ``envs``), ``trainable`` (with its ``defaults`` merged in it names an env and an agent or a
+    method: a file
+    for ``sparse-rl train``) or ``fragment`` (a part other configs include, e.g. ``base`` or
+    ``sparsity/anf``; not trainable alone).
+
+    :param path: a YAML config file
+    """
+    from sparse_rl.experiment.config import compose
+    from sparse_rl.experiment.config.compose import read_yaml
+
+    try:
+        data = read_yaml(path)
+        if "agents" in data and "envs" in data:
+            return "sweep"
+        composed = compose(path)
+    except UserError:
+        return "fragment"
+    env = composed.get("env")
+    agent = isinstance(composed.get("agent"), dict) or composed.get("method") is not None
+    return "trainable" if isinstance(env, dict) and env.get("id") and agent else "fragment"
+
+
+def read_config_data(path: str | Path) -> dict[str, Any]:
+    """A config file's own keys (its ``defaults`` not merged in)."""
+    from sparse_rl.experiment.config.compose import read_yaml
+
+    return read_yaml(path)
+
+
+def list_configs_by_kind() -> dict[str, list[str]]:
+    """The shipped configs' names by :func:`config_kind` (every kind of :data:`KINDS`, sorted names)."""
+    kinds: dict[str, list[str]] = {kind: [] for kind in KINDS}
+    for name in list_configs():
+        kinds[config_kind(configs_root() / f"{name}.yaml")].append(name)
+    return kinds
+
+
 def find_config(name: str) -> Path:
     """The file of the shipped config ``name`` (with or without ``.yaml``, with or without a
     leading ``configs/``).
@@ -54,15 +97,37 @@ def find_config(name: str) -> Path:
     raise UserError(f"no shipped config named {name!r}{hint} (list them with: sparse-rl configs list)")
 
 
-def resolve_config_path(text: str) -> str:
-    """``text`` if it names an existing file, else the shipped config of that name if there is one
-    (so that ``sparse-rl train quick/pendulum_sac_anf`` works outside a checkout), else ``text``."""
+def resolve_config_path(text: str, kind: str | None = None) -> str:
+    """``text`` if it names an existing file, else the shipped config of that name (so that
+    ``sparse-rl train quick/pendulum_sac_anf`` and ``sparse-rl benchmark bench/quick`` work outside a
+    checkout).
+
+    :param text: a file or a shipped config's name
+    :param kind: with ``trainable`` or ``sweep`` (:func:`config_kind`), a shipped config of another
+        kind is refused, saying what it is
+    :raises UserError: if it is neither a file nor a shipped config (naming the closest ones), or a
+        shipped config of another kind
+    """
     if Path(text).exists():
         return text
     try:
-        return str(find_config(text))
+        path = find_config(text)
     except UserError:
-        return text
+        names = list_configs()
+        key = text.removeprefix("configs/").removesuffix(".yaml")
+        close = close_matches(key, names, n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise UserError(f"config file {text!r} does not exist, and no shipped config has that name{hint} (list "
+                        "them with: sparse-rl configs list)") from None
+    found = config_kind(path)
+    if kind is not None and found != kind:
+        use = {"trainable": "sparse-rl train", "sweep": "sparse-rl benchmark"}
+        what = {"fragment": "a fragment (a part that other configs include), not a config to run alone",
+                "sweep": "a sweep: run it with sparse-rl benchmark",
+                "trainable": "a single run's config: train it with sparse-rl train"}[found]
+        raise UserError(f"shipped config {text!r} is {what}; {use.get(kind, 'this command')} takes the "
+                        f"{kind} ones listed by: sparse-rl configs list")
+    return str(path)
 
 
 def compose_run(paths: Sequence[str] = (), *, method: str | None = None, env: str | None = None,
@@ -84,11 +149,9 @@ def compose_run(paths: Sequence[str] = (), *, method: str | None = None, env: st
         raise UserError("give a config file or name (e.g. sparse-rl train quick/pendulum_sac_anf), or a method and "
                         "an env (e.g. sparse-rl train --method anf_sac --env HalfCheetah-v5 --noise 0.98)")
     data: dict[str, Any] = {}
+    alone = len(paths) == 1 and method is None and env is None  # one config that must be a run by itself
     for path in paths or [str(find_config(BASE_CONFIG))]:
-        resolved = resolve_config_path(path)
-        if not Path(resolved).is_file():
-            find_config(path)  # raises with the closest shipped names
-        data = deep_merge(data, compose(resolved))
+        data = deep_merge(data, compose(resolve_config_path(path, "trainable" if alone else None)))
     settings: dict[str, Any] = {}
     if method is not None:
         settings["method"] = method
@@ -104,30 +167,38 @@ def compose_run(paths: Sequence[str] = (), *, method: str | None = None, env: st
     return config_from_dict(data)
 
 
-def copy_config(name: str, destination: str | Path) -> Path:
+def copy_config(name: str, destination: str | Path) -> tuple[Path, int]:
     """Copy the shipped configs to ``destination`` to start from: a directory that does not exist
     yet gets the whole tree (the config keeps its relative references to its parts); an existing
     directory or a file name gets the one config, fully resolved into a single self-contained YAML.
 
     :param name: a shipped config's name
     :param destination: a directory or a ``.yaml`` file
-    :return: the path of the copied config
-    :raises UserError: if the destination file exists
+    :return: the path of the copied config, and the number of files copied
+    :raises UserError: if the destination file exists or cannot be written
     """
     import yaml
 
+    from sparse_rl._util.outputs import check_output_file, describe_os_error
     from sparse_rl.experiment.config import compose
 
     source = find_config(name)
     destination = Path(destination)
-    if not destination.exists() and destination.suffix not in (".yaml", ".yml"):
-        shutil.copytree(configs_root(), destination)
-        return destination / source.relative_to(configs_root())
-    target = destination / source.name if destination.is_dir() else destination
-    if target.exists():
-        raise UserError(f"{str(target)!r} already exists; give another destination")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    resolved = compose(source)
-    text = f"# sparse_rl config {source.relative_to(configs_root()).with_suffix('').as_posix()}, its parts merged in\n"
-    target.write_text(text + yaml.safe_dump(resolved, sort_keys=False), encoding="utf-8")
-    return target
+    try:
+        if not destination.exists() and destination.suffix not in (".yaml", ".yml"):
+            check_output_file(destination, "the destination")  # its parent exists and is writable
+            shutil.copytree(configs_root(), destination)
+            copied = sum(1 for path in destination.rglob("*") if path.is_file())
+            return destination / source.relative_to(configs_root()), copied
+        target = destination / source.name if destination.is_dir() else destination
+        if target.exists():
+            raise UserError(f"{str(target)!r} already exists; give another destination")
+        check_output_file(target, "the destination")
+        resolved = compose(source)
+        text = f"# sparse_rl config {source.relative_to(configs_root()).with_suffix('').as_posix()}, its parts " \
+               "merged in\n"
+        target.write_text(text + yaml.safe_dump(resolved, sort_keys=False), encoding="utf-8")
+        return target, 1
+    except (OSError, shutil.Error) as error:
+        reason = describe_os_error(error) if isinstance(error, OSError) else str(error)
+        raise UserError(f"cannot copy the configs to {str(destination)!r}: {reason}") from None

@@ -73,6 +73,19 @@ def make_logger(run_dir: str | Path, formats: Sequence[str], wandb_run: Any = No
     return Logger(str(run_dir), outputs)
 
 
+def require_tracking(config: ExperimentConfig) -> None:
+    """With ``run.track``, a :class:`UserError` if Weights & Biases is not installed (checked before a
+    run directory is made).
+
+    :param config: the experiment
+    """
+    import importlib.util
+
+    if config.run.track and importlib.util.find_spec("wandb") is None:
+        raise UserError("run.track (--track) needs Weights & Biases: pip install wandb (or "
+                        "pip install 'sparse_rl[track]')")
+
+
 def start_tracking(config: ExperimentConfig, run_dir: Path) -> Any:
     """Start (or, for a resumed run, continue) the W&B run of ``run_dir``: named and identified
     after the run directory, with the resolved config; files under ``run_dir/wandb``.

@@ -181,10 +181,12 @@ def _range(low: float | None, high: float | None, low_open: bool = False,
         kind = "an integer" if integer else "a number"
         if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
             return kind
-        if value != value or (low is not None and (value <= low if low_open else value < low)) or \
+        infinite = value in (float("inf"), float("-inf"))
+        if value != value or infinite or (low is not None and (value <= low if low_open else value < low)) or \
                 (high is not None and value > high):
             bounds = [f"{'>' if low_open else '>='} {low:g}" if low is not None else "",
                       f"<= {high:g}" if high is not None else ""]
+            kind = f"a finite {kind[2:]}" if infinite or value != value else kind
             return f"{kind} " + " and ".join(b for b in bounds if b)
         return ""
 

@@ -23,6 +23,17 @@ ACTIVATIONS = ("relu", "tanh", "elu", "leaky_relu", "gelu", "silu")
 VEC_ENVS = ("dummy", "subproc")
 #: ``run.log_formats``: SB3 logger output formats (``tensorboard`` writes to the run's tb/)
 LOG_FORMATS = ("tensorboard", "csv", "json", "stdout", "log")
+#: the most env steps a run may ask for (10 billion: years at the speeds measured here)
+MAX_TIMESTEPS = 10**10
+#: the most training envs (each one a copy of the environment, stepped in turn or in its own process)
+MAX_ENVS = 1024
+#: seeds are what NumPy and Gymnasium take: integers in [0, 2**32)
+MAX_SEED = 2**32 - 1
+
+
+def _check_seed(value: int, path: str) -> None:
+    if not 0 <= value <= MAX_SEED:
+        raise ConfigError(f"{path} must be an integer in [0, {MAX_SEED}], got {value!r}")
 
 
 @dataclass
@@ -83,6 +94,8 @@ class EvalConfig:
     def __post_init__(self) -> None:
         _check_min(self.freq, 0, "eval.freq")
         _check_min(self.n_episodes, 1, "eval.n_episodes")
+        if self.seed is not None:
+            _check_seed(self.seed, "eval.seed")
 
 
 @dataclass
@@ -204,9 +217,15 @@ class ExperimentConfig:
 
     def __post_init__(self) -> None:
         _check_min(self.total_timesteps, 1, "total_timesteps")
-        _check_min(self.seed, 0, "seed")
+        if self.total_timesteps > MAX_TIMESTEPS:
+            raise ConfigError(f"total_timesteps must be <= {MAX_TIMESTEPS:.0e} (more than a run here can do), got "
+                              f"{self.total_timesteps!r}")
+        _check_seed(self.seed, "seed")
         _check_min(self.transfer_refill_steps, 0, "transfer_refill_steps")
         _check_min(self.n_envs, 1, "n_envs")
+        if self.n_envs > MAX_ENVS:
+            raise ConfigError(f"n_envs must be <= {MAX_ENVS} (each env is a copy of the environment in memory), got "
+                              f"{self.n_envs!r}")
         _check_choice(self.vec_env, VEC_ENVS, "vec_env")
         if self.torch_threads is not None:
             _check_min(self.torch_threads, 1, "torch_threads")

@@ -44,7 +44,28 @@ def config_from_dict(data: Mapping[str, Any]) -> ExperimentConfig:
     _check_sparsity(config)
     _check_implementation(config)
     _check_hyperparams(config)
+    _check_episodes(config)
     return config
+
+
+def _check_episodes(config: ExperimentConfig) -> None:
+    """Every episode must end: ``env.make_kwargs.max_episode_steps`` a positive integer, and an env
+    without a time limit of its own given one (an evaluation would otherwise never end)."""
+    import gymnasium as gym
+
+    limit = config.env.make_kwargs.get("max_episode_steps")
+    if "max_episode_steps" in config.env.make_kwargs and \
+            (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ConfigError(f"env.make_kwargs.max_episode_steps must be an integer >= 1 (episodes must end), got "
+                          f"{limit!r}")
+    if limit is None:
+        try:
+            spec = gym.spec(config.env.id)
+        except gym.error.Error:
+            return  # an unknown id: building the env says so
+        if spec.max_episode_steps is None:
+            raise ConfigError(f"env {config.env.id!r} has no time limit, so an episode (and an evaluation) may never "
+                              "end; set env.make_kwargs.max_episode_steps")
 
 
 def _expand_method(data: dict[str, Any]) -> dict[str, Any]:
@@ -67,13 +88,29 @@ def _unknown_choice_text(value: Any, known: Mapping[str, Any]) -> str:
     return f"unknown method {value!r}{did_you_mean(value, known)}; known: {', '.join(known)}"
 
 
+#: sparsity keys that only a sparse configuration uses (set on a dense one, they would be ignored)
+SPARSE_ONLY_KEYS = ("density", "distribution", "epsilon", "role_densities", "update_interval", "update_start",
+                    "update_stop", "drop_fraction", "drop_schedule", "algorithm_kwargs", "target_rule")
+
+
 def _check_sparsity(config: ExperimentConfig) -> None:
-    from sparse_rl.agents.sparsity import resolve_sparsity
+    import dataclasses
+
+    from sparse_rl.agents.sparsity import SparsityConfig, resolve_sparsity
 
     try:
-        resolve_sparsity(config.sparsity, agent=config.agent.algorithm)
+        resolved = resolve_sparsity(config.sparsity, agent=config.agent.algorithm)
     except (ValueError, TypeError) as error:
-        raise ConfigError(f"sparsity: {_one_line(str(error))}") from None
+        message = _one_line(str(error))
+        keys = [f.name for f in dataclasses.fields(SparsityConfig)]
+        named = next((key for key in keys if message.startswith((f"{key} ", f"{key}:"))), None)
+        raise ConfigError(f"sparsity.{message}" if named else f"sparsity: {message}") from None
+    if isinstance(config.sparsity, Mapping) and not resolved.is_sparse:
+        ignored = [key for key in SPARSE_ONLY_KEYS if key in config.sparsity]
+        if ignored:
+            raise ConfigError(f"sparsity.{ignored[0]} is set, but this config's networks are dense (sparsity "
+                              f"{config.sparsity_name!r}), so it would have no effect; remove it, or choose a sparse "
+                              f"preset (e.g. sparsity: {{preset: anf, {ignored[0]}: ...}})")
 
 
 def _check_implementation(config: ExperimentConfig) -> None:
