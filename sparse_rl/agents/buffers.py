@@ -14,7 +14,7 @@ With a :class:`~sparse_rl.envs.FeaturePermutation` on top, each observation's pe
 is stored too, and the permutation is re-applied to the rebuilt observation.
 
 Where: on the CPU the native kernel writes the noise straight into the feature-major batch the csr
-kernels read; on any other device (a GPU) only the real features and the indices are copied there
+kernels read; on a CUDA device only the real features and the indices are copied there
 and the noise is generated there with torch (:mod:`sparse_rl.envs.torch_noise`, the same bits), so
 that no noise crosses the bus (:meth:`NoiseFreeReplayBuffer.noise_on_device` says which).
 """
@@ -208,12 +208,14 @@ class NoiseFreeReplayBuffer(ReplayBuffer):
 
     def noise_on_device(self, env: VecNormalize | None = None) -> bool:
         """Whether sampled observations are rebuilt on the buffer's device
-        (:meth:`rebuild_on_device`): on any device but the CPU, where the native kernel writing
-        into the kernels' layout is fastest (:meth:`rebuild_feature_major`); not with a
-        ``VecNormalize`` (it normalizes numpy arrays), nor for noise without a torch version
+        (:meth:`rebuild_on_device`): on a CUDA device, where the torch noise's bits are tested
+        (``tests/agents/test_cuda.py``); not on the CPU, where the native kernel writing into the
+        kernels' layout is fastest (:meth:`rebuild_feature_major`), nor on devices whose float32
+        arithmetic is unchecked (MPS: fast math); not with a ``VecNormalize`` (it normalizes numpy
+        arrays), nor for noise without a torch version
         (:func:`~sparse_rl.envs.torch_noise.supports_torch_noise`: the ``counter`` generator's
         ``normal`` and ``uniform`` noise have one)."""
-        return (env is None and self.device.type != "cpu" and self.noise_streams is not None
+        return (env is None and self.device.type == "cuda" and self.noise_streams is not None
                 and all(supports_torch_noise(stream) for stream in self.noise_streams))
 
     def rebuild_on_device(self, real: np.ndarray, indices: np.ndarray, env_indices: np.ndarray,

@@ -16,7 +16,8 @@ batches on the CPU; on CUDA where one is present):
   ``fma(b, alpha, a)``. Constants are float32 values (a Python float holding one converts exactly).
 - ``sqrt`` is taken in float64 and rounded to float32: the correctly rounded float32 square root
   (53 ≥ 2·24 + 2 bits, so the double rounding is innocuous), whatever the device's float32
-  ``sqrt`` does (MPS, which has no float64, uses its float32 ``sqrt``: unchecked there).
+  ``sqrt`` does (MPS, which has no float64, uses its float32 ``sqrt``: unchecked there, and the
+  replay buffer makes its noise on CUDA devices only).
 - no intermediate is subnormal (the smallest, ``ln``'s ``(y t) z``, is ≈ 2^-76), so a device
   that flushes subnormals to zero computes the same numbers.
 

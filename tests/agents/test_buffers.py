@@ -144,6 +144,8 @@ def test_a_cpu_buffer_keeps_the_native_path_and_its_bits(tiny: Callable, monkeyp
     expected = buffer.rebuild(buffer.next_observations[rows, 0], buffer.noise_index[rows, 0], env_indices,
                               buffer.next_obs_permuted[rows, 0])
     np.testing.assert_array_equal(samples.next_observations.numpy().view(np.uint32), expected.view(np.uint32))
-    buffer.device = torch.device("meta")  # any device but the CPU takes the device path...
+    buffer.device = torch.device("cuda")  # a CUDA buffer takes the device path (no CUDA needed to ask)...
     assert buffer.noise_on_device()
     assert not buffer.noise_on_device(env=object())  # ...except with a VecNormalize
+    buffer.device = torch.device("mps")  # unchecked arithmetic: the CPU path
+    assert not buffer.noise_on_device()
