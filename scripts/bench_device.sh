@@ -26,7 +26,9 @@ left() { [ $((SECONDS - started)) -lt "$1" ]; }  # whether fewer than $1 seconds
 } 2>&1 | tee "$out/machine.txt"
 if [ "$mode" = smoke ]; then
     python3 -m pytest -q -p no:cacheprovider --basetemp=/tmp/pt tests/sparse/test_native.py \
-        tests/envs/test_counter_noise.py tests/agents/test_cuda.py tests/sparse/test_csr.py 2>&1 | tee "$out/tests.txt"
+        tests/envs/test_counter_noise.py tests/envs/test_torch_noise.py tests/agents/test_cuda.py tests/sparse/test_csr.py \
+        2>&1 | tee "$out/tests.txt"
+    python3 scripts/bench_noise.py --rounds 10 --device cuda --out "$out/noise_cuda.json"
     bench --steps 20 --repeats 1 --settings f0.99 --agents dense_sb3 anf --threads all --out "$out/smoke_cpu.json"
     bench --steps 20 --repeats 1 --settings f0.99 --agents dense_sb3 anf anf_csr --device cuda \
         --out "$out/smoke_cuda.json"

@@ -12,6 +12,11 @@ returned, or the terminal observation); the observation before it in the same en
 one lower, because the wrapper numbers every observation it emits, resets included.
 With a :class:`~sparse_rl.envs.FeaturePermutation` on top, each observation's permutation state
 is stored too, and the permutation is re-applied to the rebuilt observation.
+
+Where: on the CPU the native kernel writes the noise straight into the feature-major batch the csr
+kernels read; on a CUDA device only the real features and the indices are copied there
+and the noise is generated there with torch (:mod:`sparse_rl.envs.torch_noise`, the same bits), so
+that no noise crosses the bus (:meth:`NoiseFreeReplayBuffer.noise_on_device` says which).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from sparse_rl.envs.noise import NoiseStream
+from sparse_rl.envs.torch_noise import indices_tensor, stream_noise_torch, supports_torch_noise
 from sparse_rl.sparse.native import feature_major_stride
 
 
@@ -185,6 +191,8 @@ class NoiseFreeReplayBuffer(ReplayBuffer):
                  (self.next_observations[batch_inds, env_indices], next_index,
                   self.next_obs_permuted[batch_inds, env_indices]))
         def observations(real: np.ndarray, indices: np.ndarray, permuted: np.ndarray) -> torch.Tensor:
+            if self.noise_on_device(env):  # only the real features and the indices cross the bus
+                return self.rebuild_on_device(real, indices, env_indices, permuted)
             if env is None and self.n_envs == 1:  # straight into the kernels' layout
                 return self.rebuild_feature_major(real, indices, permuted)
             return self._feature_major(self._normalize_obs(self.rebuild(real, indices, env_indices, permuted), env))
@@ -197,6 +205,44 @@ class NoiseFreeReplayBuffer(ReplayBuffer):
         )
         actions, dones, rewards = map(self.to_torch, data)
         return ReplayBufferSamples(obs, actions, next_obs, dones, rewards)
+
+    def noise_on_device(self, env: VecNormalize | None = None) -> bool:
+        """Whether sampled observations are rebuilt on the buffer's device
+        (:meth:`rebuild_on_device`): on a CUDA device, where the torch noise's bits are tested
+        (``tests/agents/test_cuda.py``); not on the CPU, where the native kernel writing into the
+        kernels' layout is fastest (:meth:`rebuild_feature_major`), nor on devices whose float32
+        arithmetic is unchecked (MPS: fast math); not with a ``VecNormalize`` (it normalizes numpy
+        arrays), nor for noise without a torch version
+        (:func:`~sparse_rl.envs.torch_noise.supports_torch_noise`: the ``counter`` generator's
+        ``normal`` and ``uniform`` noise have one)."""
+        return (env is None and self.device.type == "cuda" and self.noise_streams is not None
+                and all(supports_torch_noise(stream) for stream in self.noise_streams))
+
+    def rebuild_on_device(self, real: np.ndarray, indices: np.ndarray, env_indices: np.ndarray,
+                          permuted: np.ndarray) -> torch.Tensor:
+        """What :meth:`rebuild` makes (the same bits), built on the buffer's device as a row-major
+        tensor (batch × features): the real features and the noise indices are copied there, the
+        noise is generated there (:func:`~sparse_rl.envs.torch_noise.stream_noise_torch`), then the
+        permuted observations' features are reordered there. No noise crosses the bus."""
+        assert self.noise_streams is not None
+        batch, features = len(real), self.full_observation_space.shape[0]
+        out = torch.empty((batch, features), dtype=torch.float32, device=self.device)
+        out[:, : self.n_real] = torch.as_tensor(np.asarray(real)).to(self.device, torch.float32)
+        index = indices_tensor(indices, self.device)
+        if self.n_envs == 1:
+            stream_noise_torch(self.noise_streams[0], index, out=out[:, self.n_real:])
+        else:
+            for env_index in np.unique(env_indices):
+                rows = torch.from_numpy(np.flatnonzero(env_indices == env_index)).to(self.device)
+                out[rows, self.n_real:] = stream_noise_torch(self.noise_streams[env_index], index[rows])
+        permuted_rows = np.flatnonzero(permuted)
+        for env_index in np.unique(env_indices[permuted_rows]):
+            permutation = self.permutations[env_index]
+            if permutation is not None:
+                rows = torch.from_numpy(permuted_rows[env_indices[permuted_rows] == env_index]).to(self.device)
+                columns = torch.tensor(np.asarray(permutation), dtype=torch.int64, device=self.device)
+                out[rows] = out[rows][:, columns]
+        return out
 
     def rebuild_feature_major(self, real: np.ndarray, indices: np.ndarray, permuted: np.ndarray) -> torch.Tensor:
         """What :meth:`rebuild` and :meth:`_feature_major` make together (one env, no VecNormalize),

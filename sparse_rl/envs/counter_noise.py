@@ -51,11 +51,14 @@ _LOG_POLY = tuple(_F(c) for c in (7.0376836292e-2, -1.1514610310e-1, 1.167699874
                                   3.3333331174e-1))
 _SIN_POLY = tuple(_F(c) for c in (-1.9515295891e-4, 8.3321608736e-3, -1.6666654611e-1))
 _COS_POLY = tuple(_F(c) for c in (2.443315711809948e-5, -1.388731625493765e-3, 4.166664568298827e-2))
+#: mix64's multipliers; ln's reduction threshold and ln 2 split in two (read by ``torch_noise``)
+_MIX_MULTIPLIERS = (np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB))
+_SQRT_HALF, _LN2_LOW, _LN2_HIGH = _F(0.707106781186547524), _F(-2.12194440e-4), _F(0.693359375)
 
 
 def _mix64(z: np.ndarray) -> np.ndarray:
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = (z ^ (z >> np.uint64(30))) * _MIX_MULTIPLIERS[0]
+    z = (z ^ (z >> np.uint64(27))) * _MIX_MULTIPLIERS[1]
     return z ^ (z >> np.uint64(31))
 
 
@@ -73,16 +76,16 @@ def _log_unit(a: np.ndarray) -> np.ndarray:
     bits = x.view(np.uint32)
     e = ((bits >> np.uint32(23)).astype(np.int32) - np.int32(126 + 24)).astype(_F)
     f = ((bits & np.uint32(0x007FFFFF)) | np.uint32(0x3F000000)).view(_F)
-    small = f < _F(0.707106781186547524)
+    small = f < _SQRT_HALF
     e = np.where(small, e - _F(1.0), e)
     t = np.where(small, (f + f) - _F(1.0), f - _F(1.0))
     z = t * t
     y = np.full_like(t, _LOG_POLY[0])
     for coefficient in _LOG_POLY[1:]:
         y = y * t + coefficient
-    y = ((y * t) * z) + (_F(-2.12194440e-4) * e)
+    y = ((y * t) * z) + (_LN2_LOW * e)
     y = y + (_F(-0.5) * z)
-    return (t + y) + (_F(0.693359375) * e)
+    return (t + y) + (_LN2_HIGH * e)
 
 
 def _cos_sin_turn(b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -95,3 +95,57 @@ def test_sampled_observations_are_feature_major_at_the_kernels_stride(tiny: Call
     expected = buffer.rebuild(buffer.observations[rows, env_indices], indices, env_indices,
                               buffer.obs_permuted[rows, env_indices])
     assert np.array_equal(batch.observations.numpy(), expected)
+
+
+@pytest.mark.parametrize(("n_envs", "permute_at_step"), [(1, None), (1, 40), (2, 40)])
+def test_observations_rebuilt_on_the_device_are_the_cpu_paths_bits(n_envs: int, permute_at_step: int | None,
+                                                                   tiny: Callable,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # rebuild_on_device runs here on the CPU (the same torch code runs on a GPU: tests/agents/test_cuda.py).
+    model = SparseSAC("MlpPolicy", _noisy_vec_env(n_envs, permute_at_step), **tiny(learning_starts=10_000)).learn(100)
+    buffer = model.replay_buffer
+    assert not buffer.noise_on_device()  # a CPU buffer keeps the native path
+    rows = np.arange(buffer.pos)
+    for env_indices in (np.zeros(rows.size, dtype=np.int64), np.arange(rows.size) % n_envs):
+        for index_shift, real, permuted in ((1, buffer.observations, buffer.obs_permuted),
+                                            (0, buffer.next_observations, buffer.next_obs_permuted)):
+            indices = buffer.noise_index[rows, env_indices] - np.uint64(index_shift)
+            args = (real[rows, env_indices], indices, env_indices, permuted[rows, env_indices])
+            on_device = buffer.rebuild_on_device(*args)
+            assert on_device.is_contiguous() and on_device.dtype is torch.float32
+            np.testing.assert_array_equal(on_device.numpy().view(np.uint32), buffer.rebuild(*args).view(np.uint32))
+    if permute_at_step is not None:
+        assert buffer.obs_permuted[rows, 0].any()  # the permuted rows were among them
+    np.random.seed(9)
+    cpu = buffer._get_samples(rows)
+    monkeypatch.setattr(NoiseFreeReplayBuffer, "noise_on_device", lambda self, env=None: True)
+    np.random.seed(9)
+    device = buffer._get_samples(rows)
+    assert device.observations.is_contiguous()  # row-major: built by rebuild_on_device
+    for ours, theirs in zip(device, cpu):
+        assert (ours is None and theirs is None) or torch.equal(ours, theirs)
+
+
+def test_a_cpu_buffer_keeps_the_native_path_and_its_bits(tiny: Callable, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sparse_rl.sparse.native import feature_major_stride
+
+    model = SparseSAC("MlpPolicy", _noisy_vec_env(n_envs=1), **tiny(learning_starts=10_000)).learn(60)
+    buffer = model.replay_buffer
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a CPU buffer made its noise with torch")
+
+    monkeypatch.setattr("sparse_rl.agents.buffers.stream_noise_torch", refuse)
+    rows = np.arange(buffer.pos)
+    np.random.seed(3)
+    samples = buffer._get_samples(rows)
+    assert samples.observations.t().stride() == (feature_major_stride(rows.size), 1)  # the native kernels' layout
+    env_indices = np.zeros(rows.size, dtype=np.int64)
+    expected = buffer.rebuild(buffer.next_observations[rows, 0], buffer.noise_index[rows, 0], env_indices,
+                              buffer.next_obs_permuted[rows, 0])
+    np.testing.assert_array_equal(samples.next_observations.numpy().view(np.uint32), expected.view(np.uint32))
+    buffer.device = torch.device("cuda")  # a CUDA buffer takes the device path (no CUDA needed to ask)...
+    assert buffer.noise_on_device()
+    assert not buffer.noise_on_device(env=object())  # ...except with a VecNormalize
+    buffer.device = torch.device("mps")  # unchecked arithmetic: the CPU path
+    assert not buffer.noise_on_device()
