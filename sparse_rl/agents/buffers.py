@@ -31,6 +31,7 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
+from sparse_rl._util.validation import check_choice
 from sparse_rl.envs.noise import NoiseStream
 from sparse_rl.envs.torch_noise import indices_tensor, stream_noise_torch, supports_torch_noise
 from sparse_rl.sparse.native import feature_major_stride
@@ -51,6 +52,12 @@ class NoiseFreeReplayBuffer(ReplayBuffer):
     :param optimize_memory_usage: not supported (must be ``False``)
     :param handle_timeout_termination: as in SB3
     :param n_real: number of real features (the first ``n_real`` of the un-permuted observation)
+    :param fresh_noise: give every sampled observation new noise (obs and next obs independently)
+        instead of the noise the agent saw, as Grooten et al.'s code does by drawing the noise
+        inside the network at every forward pass: the agent then cannot fit the noise of the
+        transitions it replays. The fresh noise comes from the same stream at indices in
+        ``[2^63, 2^64)`` drawn from numpy's global generator (as SB3 draws the batch), never those
+        of an emitted observation (which count up from 0)
     """
 
     def __init__(
@@ -63,14 +70,18 @@ class NoiseFreeReplayBuffer(ReplayBuffer):
         optimize_memory_usage: bool = False,
         handle_timeout_termination: bool = True,
         n_real: int | None = None,
+        fresh_noise: bool = False,
     ) -> None:
         if optimize_memory_usage:
             raise ValueError("NoiseFreeReplayBuffer does not support optimize_memory_usage=True")
         if n_real is None or not 0 <= n_real <= observation_space.shape[0]:
             raise ValueError(f"n_real must be the number of real features (0..{observation_space.shape[0]}), "
                              f"got {n_real!r}")
+        if not isinstance(fresh_noise, bool):
+            raise ValueError(f"fresh_noise must be true or false, got {fresh_noise!r}")
         self.full_observation_space = observation_space
         self.n_real = n_real
+        self.fresh_noise = fresh_noise
         real_space = spaces.Box(observation_space.low[:n_real], observation_space.high[:n_real],
                                 dtype=observation_space.dtype)
         super().__init__(buffer_size, real_space, action_space, device, n_envs=n_envs,
@@ -186,7 +197,10 @@ class NoiseFreeReplayBuffer(ReplayBuffer):
     def _get_samples(self, batch_inds: np.ndarray, env: VecNormalize | None = None) -> ReplayBufferSamples:
         env_indices = np.random.randint(0, high=self.n_envs, size=(len(batch_inds),))
         next_index = self.noise_index[batch_inds, env_indices]
-        parts = ((self.observations[batch_inds, env_indices], next_index - np.uint64(1),
+        obs_index = next_index - np.uint64(1)
+        if self.fresh_noise:
+            obs_index, next_index = fresh_noise_indices(len(batch_inds)), fresh_noise_indices(len(batch_inds))
+        parts = ((self.observations[batch_inds, env_indices], obs_index,
                   self.obs_permuted[batch_inds, env_indices]),
                  (self.next_observations[batch_inds, env_indices], next_index,
                   self.next_obs_permuted[batch_inds, env_indices]))
@@ -281,17 +295,37 @@ class NoiseFreeReplayBuffer(ReplayBuffer):
         return int(sum(array.nbytes for array in arrays))
 
 
-def noise_free_buffer_args(env: VecEnv, store_noise: bool = False) -> dict[str, Any]:
+#: what a replayed observation's noise is: ``stored`` (the noise the agent saw) or ``fresh`` (new
+#: noise each time it is sampled, as Grooten et al.'s code)
+REPLAY_NOISE = ("stored", "fresh")
+
+
+def fresh_noise_indices(count: int) -> np.ndarray:
+    """``count`` noise indices in ``[2^63, 2^64)`` from numpy's global generator: noise that no
+    emitted observation had (their indices count up from 0), the same for the same seed."""
+    draws = np.random.randint(0, 2**63 - 1, size=count, dtype=np.int64).astype(np.uint64)
+    return draws | np.uint64(1 << 63)
+
+
+def noise_free_buffer_args(env: VecEnv, store_noise: bool = False, replay_noise: str = "stored") -> dict[str, Any]:
     """The ``replay_buffer_class`` / ``replay_buffer_kwargs`` that keep an agent (SparseSAC,
     SparseTD3, or SB3's own) from storing an extremely noisy env's noise: empty without a
     ``NoisyObservation`` or with ``store_noise``. The one place that makes this choice.
 
     :param env: the training VecEnv
     :param store_noise: store the noise like SB3 does after all
+    :param replay_noise: ``stored`` (replay the noise the agent saw) or ``fresh`` (new noise at every
+        sample, :class:`NoiseFreeReplayBuffer`'s ``fresh_noise``)
+    :raises ValueError: for another ``replay_noise``, or ``fresh`` with ``store_noise``
     """
+    check_choice(replay_noise, REPLAY_NOISE, "replay_noise")
     if store_noise:
+        if replay_noise == "fresh":
+            raise ValueError("replay_noise 'fresh' regenerates the noise of every sample and needs the noise-free "
+                             "buffer; it does not go with store_noise=True")
         return {}
     buffer_kwargs = NoiseFreeReplayBuffer.from_env(env)
     if buffer_kwargs is None:
         return {}
+    buffer_kwargs["fresh_noise"] = replay_noise == "fresh"
     return {"replay_buffer_class": NoiseFreeReplayBuffer, "replay_buffer_kwargs": buffer_kwargs}

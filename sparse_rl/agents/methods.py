@@ -66,7 +66,7 @@ DS_TD3_README_EPSILON = (7, 20)
 #: code uses the same TD3 settings (lr 1e-3, weight decay 2e-4, batch 100, 25k warm-up)
 _GROOTEN_COMMON: dict[str, Any] = {
     "learning_rate": 1e-3, "buffer_size": 1_000_000, "learning_starts": 25_000, "batch_size": 100,
-    "tau": 0.005, "gamma": 0.99, "train_freq": 1, "gradient_steps": 1,
+    "tau": 0.005, "gamma": 0.99, "train_freq": 1, "gradient_steps": 1, "replay_noise": "fresh",
     "policy_kwargs": {"optimizer_kwargs": {"weight_decay": 2e-4}},
 }
 #: their SAC code (ANF-SAC and the dense SAC alike): every layer Xavier-uniform with zero biases, and
@@ -96,9 +96,11 @@ _GROOTEN_DEPARTURES = (
     "pruned by magnitude); sparsity.target_rule: polyak_prune gives theirs.",
     "Topology updates every 1000 gradient steps from step 1000 (theirs at steps 2, 1002, 2002...), "
     "dropping round(0.05 nnz) (theirs int(0.05 nnz) + 1).",
-    "Noise is part of the observation, fixed per observation (theirs: drawn afresh at every forward "
-    "pass inside the network); inputs ceil(n_real / (1 - f)) exactly (env.count_rule: float gives "
-    "their float arithmetic, one more input at some levels).",
+    "Noise: the env emits it with the observation and every replayed observation gets fresh noise "
+    "(replay_noise: fresh); theirs is drawn afresh inside the network at every forward pass, so within one "
+    "gradient step their actor and critics see different noise for the same state, ours the same.",
+    "Inputs ceil(n_real / (1 - f)) exactly (env.count_rule: float gives their float arithmetic, one more "
+    "input at some levels).",
 )
 @dataclass(frozen=True)
 class Method:

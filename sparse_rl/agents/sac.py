@@ -31,6 +31,8 @@ class SparseSAC(SparseTrainingMixin, SAC):
         or a :class:`~sparse_rl.agents.sparsity.SparsityConfig`
     :param store_noise: store an extremely noisy env's noise features in the replay buffer (default:
         store only the real features and regenerate the noise exactly when sampling)
+    :param replay_noise: ``stored`` (replay the noise the agent saw) or ``fresh`` (new noise at every
+        sample, as Grooten et al.'s code); see :class:`~sparse_rl.agents.training.SparseTrainingMixin`
     :param critic_loss_scale: the critic's loss is ``critic_loss_scale · (mse(Q₁) + mse(Q₂))``:
         0.5 is SB3's; 1.0 is Grooten et al.'s ANF-SAC and SAC code (with L2 weight decay in Adam the
         factor matters: 1.0 halves the decay's weight relative to the TD error). Applied by scaling
@@ -47,9 +49,11 @@ class SparseSAC(SparseTrainingMixin, SAC):
     SB3_CRITIC_LOSS_SCALE: ClassVar[float] = 0.5
 
     def __init__(self, policy: Any, env: Any, *args: Any, sparsity: Any = "anf", store_noise: bool = False,
+                 replay_noise: str = "stored",
                  critic_loss_scale: float = 0.5, **kwargs: Any) -> None:
         self.critic_loss_scale = _check_loss_scale(critic_loss_scale)
-        super().__init__(policy, env, *args, sparsity=sparsity, store_noise=store_noise, **kwargs)
+        super().__init__(policy, env, *args, sparsity=sparsity, store_noise=store_noise,
+                         replay_noise=replay_noise, **kwargs)
 
     def _setup_model(self) -> None:
         super()._setup_model()

@@ -29,6 +29,8 @@ class SparseTD3(SparseTrainingMixin, TD3):
         or a :class:`~sparse_rl.agents.sparsity.SparsityConfig`
     :param store_noise: store an extremely noisy env's noise features in the replay buffer (default:
         store only the real features and regenerate the noise exactly when sampling)
+    :param replay_noise: ``stored`` (replay the noise the agent saw) or ``fresh`` (new noise at every
+        sample, as Grooten et al.'s code); see :class:`~sparse_rl.agents.training.SparseTrainingMixin`
     :param kwargs: every other argument of SB3's ``TD3``
     """
 
@@ -37,5 +39,7 @@ class SparseTD3(SparseTrainingMixin, TD3):
     policy: SparseTD3Policy
 
     def __init__(self, policy: Any, env: Any, *args: Any, sparsity: Any = "anf", store_noise: bool = False,
+                 replay_noise: str = "stored",
                  **kwargs: Any) -> None:
-        super().__init__(policy, env, *args, sparsity=sparsity, store_noise=store_noise, **kwargs)
+        super().__init__(policy, env, *args, sparsity=sparsity, store_noise=store_noise,
+                         replay_noise=replay_noise, **kwargs)

@@ -22,7 +22,8 @@ import numpy as np
 import torch
 from stable_baselines3.common.type_aliases import MaybeCallback
 
-from sparse_rl.agents.buffers import NoiseFreeReplayBuffer, noise_free_buffer_args
+from sparse_rl._util.validation import check_choice
+from sparse_rl.agents.buffers import REPLAY_NOISE, NoiseFreeReplayBuffer, noise_free_buffer_args
 from sparse_rl.agents.networks import input_layers, linear_layers, policy_networks
 from sparse_rl.agents.policies import SparsePolicyMixin
 from sparse_rl.agents.sparsity import SparsityConfig, resolve_sparsity
@@ -41,6 +42,9 @@ class SparseTrainingMixin:
     :param store_noise: on an extremely noisy env, store the noise features in the replay buffer
         like SB3 does (default ``False``: store the real features and regenerate the noise, see
         :class:`~sparse_rl.agents.buffers.NoiseFreeReplayBuffer`)
+    :param replay_noise: on an extremely noisy env, the noise of a replayed observation: ``stored``
+        (the default: the noise the agent saw) or ``fresh`` (new noise each time it is sampled, as
+        Grooten et al.'s code draws it inside the network; the papers' methods use it)
     """
 
     agent_kind: str = "sac"
@@ -52,9 +56,10 @@ class SparseTrainingMixin:
 
     def __init__(self, policy: Any, env: Any, *args: Any,
                  sparsity: str | dict[str, Any] | SparsityConfig | None = "anf", store_noise: bool = False,
-                 **kwargs: Any) -> None:
+                 replay_noise: str = "stored", **kwargs: Any) -> None:
         self.sparsity = resolve_sparsity(sparsity, agent=self.agent_kind)
         self.store_noise = store_noise
+        self.replay_noise = check_choice(replay_noise, REPLAY_NOISE, "replay_noise")
         if isinstance(policy, type) and not issubclass(policy, SparsePolicyMixin):
             raise ValueError(
                 f"{type(self).__name__} needs a sparse policy (e.g. 'MlpPolicy'), got {policy.__name__}; "
@@ -82,7 +87,8 @@ class SparseTrainingMixin:
         (``store_noise=True``) or given another buffer class."""
         if self.replay_buffer_class is not None or self.env is None:  # type: ignore[attr-defined]
             return
-        args = noise_free_buffer_args(self.env, self.store_noise)  # type: ignore[attr-defined]
+        replay_noise = getattr(self, "replay_noise", "stored")  # models saved before the option: stored
+        args = noise_free_buffer_args(self.env, self.store_noise, replay_noise)  # type: ignore[attr-defined]
         if args:
             self.replay_buffer_class = args["replay_buffer_class"]
             self.replay_buffer_kwargs = {**self.replay_buffer_kwargs, **args["replay_buffer_kwargs"]}  # type: ignore[has-type]

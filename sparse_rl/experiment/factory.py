@@ -109,6 +109,7 @@ def agent_kwargs(config: ExperimentConfig, n_actions: int) -> dict[str, Any]:
     if config.agent.implementation == "sb3":
         del kwargs["sparsity"]
         kwargs.pop("store_noise", None)
+        kwargs.pop("replay_noise", None)
         _drop_sparse_rl_only(kwargs)
     return kwargs
 
@@ -138,12 +139,14 @@ def _drop_sparse_rl_only(kwargs: dict[str, Any]) -> None:
 def sb3_replay_buffer(config: ExperimentConfig, env: Any) -> dict[str, Any]:
     """For ``agent.implementation: sb3`` on an extremely noisy env: the ``replay_buffer_class`` /
     ``replay_buffer_kwargs`` that keep SB3's agent from storing the noise (as SparseSAC/SparseTD3
-    do by themselves); empty without noise or with ``agent.hyperparams.store_noise: true``.
+    do by themselves), replaying the noise as ``agent.hyperparams.replay_noise`` says; empty without
+    noise or with ``agent.hyperparams.store_noise: true``.
 
     :param config: the experiment
     :param env: the training VecEnv
     """
-    return noise_free_buffer_args(env, bool(config.agent.hyperparams.get("store_noise")))
+    hyperparams = config.agent.hyperparams
+    return noise_free_buffer_args(env, bool(hyperparams.get("store_noise")), hyperparams.get("replay_noise", "stored"))
 
 
 def action_noise(config: ExperimentConfig, n_actions: int) -> Any:

@@ -11,7 +11,7 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.env_util import make_vec_env
 
 from sparse_rl.agents import SparseSAC, SparseTD3
-from sparse_rl.agents.buffers import NoiseFreeReplayBuffer
+from sparse_rl.agents.buffers import NoiseFreeReplayBuffer, fresh_noise_indices
 from sparse_rl.envs import make_env
 
 
@@ -149,3 +149,44 @@ def test_a_cpu_buffer_keeps_the_native_path_and_its_bits(tiny: Callable, monkeyp
     assert not buffer.noise_on_device(env=object())  # ...except with a VecNormalize
     buffer.device = torch.device("mps")  # unchecked arithmetic: the CPU path
     assert not buffer.noise_on_device()
+
+
+@pytest.mark.parametrize("n_envs", [1, 2])
+def test_fresh_replay_noise_is_new_at_every_sample_and_leaves_the_rest_as_stored(n_envs: int, tiny: Callable) -> None:
+    # Grooten et al.'s code draws the noise inside the network at every forward pass: a replayed
+    # transition never shows the same noise twice. replay_noise="fresh" does that in the buffer.
+    model = SparseSAC("MlpPolicy", _noisy_vec_env(n_envs), replay_noise="fresh", **tiny(learning_starts=50)).learn(80)
+    buffer = model.replay_buffer
+    assert isinstance(buffer, NoiseFreeReplayBuffer) and buffer.fresh_noise
+    stored = NoiseFreeReplayBuffer(buffer.buffer_size, buffer.observation_space, buffer.action_space, device="cpu",
+                                   n_envs=n_envs, n_real=buffer.n_real)
+    stored.__dict__.update({key: value for key, value in buffer.__dict__.items() if key != "fresh_noise"})
+    stored.fresh_noise = False
+    first, second, kept = _all_samples(buffer), _all_samples(buffer), _all_samples(stored)
+    n_real = buffer.n_real
+    for fresh_a, fresh_b, old in zip(first, second, kept):
+        assert torch.equal(fresh_a, fresh_b)  # the same numpy seed: the same fresh noise
+        assert torch.equal(fresh_a[:, :n_real], old[:, :n_real])  # real features as stored
+        assert not torch.isclose(fresh_a[:, n_real:], old[:, n_real:]).any()  # noise: all new
+    np.random.seed(7)
+    again = buffer._get_samples(np.arange(buffer.pos))
+    assert not torch.equal(again.observations[:, n_real:], first[0][:, n_real:])  # another draw: other noise
+    assert not torch.equal(again.observations[:, n_real:], again.next_observations[:, n_real:])
+    noise = again.observations[:, n_real:].numpy()
+    assert abs(noise.mean()) < 0.1 and abs(noise.std() - 1.0) < 0.1  # still N(0, 1)
+    indices = fresh_noise_indices(1000)
+    assert indices.dtype == np.uint64 and bool(np.all(indices >= np.uint64(1 << 63)))
+
+
+def test_replay_noise_is_checked_and_the_papers_methods_use_fresh(tiny: Callable) -> None:
+    from sparse_rl.agents import make_agent
+
+    with pytest.raises(ValueError, match="unknown replay_noise 'new'"):
+        SparseSAC("MlpPolicy", _noisy_vec_env(1), replay_noise="new", **tiny())
+    with pytest.raises(ValueError, match="does not go with store_noise=True"):
+        SparseSAC("MlpPolicy", _noisy_vec_env(1), replay_noise="fresh", store_noise=True, **tiny())
+    for method in ("anf_sac", "anf_td3", "ds_sac", "ds_td3"):
+        agent = make_agent(method, _noisy_vec_env(1), buffer_size=500, policy_kwargs={"net_arch": [8]})
+        assert agent.replay_noise == "fresh" and agent.replay_buffer.fresh_noise, method
+    plain = SparseSAC("MlpPolicy", _noisy_vec_env(1), **tiny())
+    assert plain.replay_noise == "stored" and not plain.replay_buffer.fresh_noise

@@ -156,3 +156,13 @@ def test_rigl_sac_and_ds_td3_follow_their_code() -> None:
 
     assert isinstance(model.actor.mu, SparseLinear)  # the output heads are sparse too
     assert any("7 / 20" in departure for departure in METHODS["ds_td3"].departures)
+
+
+def test_sb3s_own_td3_replays_fresh_noise_with_anf_td3s_settings() -> None:
+    from sparse_rl.experiment.factory import agent_kwargs, build_env, sb3_replay_buffer
+
+    config = load_config([CONFIGS / "base.yaml", CONFIGS / "agents" / "td3.yaml", CONFIGS / "sparsity" / "dense.yaml"],
+                         overrides=["agent.implementation=sb3", "env={id: Pendulum-v1, noise_fraction: 0.9}"])
+    assert "replay_noise" not in agent_kwargs(config, 1)
+    buffer = sb3_replay_buffer(config, build_env(config, 0, training=True))
+    assert buffer["replay_buffer_kwargs"] == {"n_real": 3, "fresh_noise": True}
