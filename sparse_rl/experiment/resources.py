@@ -2,7 +2,7 @@
 
 An extremely noisy env with ``noise_fraction`` close to 1 has ``ceil(n_real / (1 - f))`` inputs:
 ``f = 0.999999`` on Pendulum is three million. :func:`check_resources` estimates, from the config and
-the env's real observation size, the bytes of the noise tables, the input layers (with their
+the env's real observation size, the bytes of the input layers (with their
 gradients, Adam moments and index arrays), the replay buffer and the sampled batches, and refuses
 the run (a :class:`~sparse_rl.experiment.config.ConfigError`, exit code 2) when they exceed the memory
 available now. It counts the big allocations only (hidden layers, activations and transient copies
@@ -21,8 +21,6 @@ from typing import Any
 from sparse_rl.experiment.config import ExperimentConfig
 from sparse_rl.experiment.errors import ConfigError
 
-#: the smallest noise table (:class:`~sparse_rl.envs.noise.TableNoise`): 2**22 values
-_MIN_TABLE = 1 << 22
 _FLOAT = 4
 _GIB = float(1 << 30)
 #: bytes per connection of a csr layer: online (values, gradient, Adam's two moments, flat index,
@@ -39,7 +37,6 @@ class MemoryEstimate:
 
     :param inputs: observation size (real features plus noise)
     :param real: real features
-    :param noise_tables: the noise tables of the training envs and the evaluation env
     :param networks: the input layers' weights, gradients and Adam moments (targets included)
     :param buffer: the replay buffer
     :param batches: one sampled batch (observations and next observations, with the noise)
@@ -47,7 +44,6 @@ class MemoryEstimate:
 
     inputs: int
     real: int
-    noise_tables: int
     networks: int
     buffer: int
     batches: int
@@ -55,7 +51,7 @@ class MemoryEstimate:
     @property
     def total(self) -> int:
         """All parts together, and the libraries' own memory (:data:`BASELINE`)."""
-        return self.noise_tables + self.networks + self.buffer + self.batches + BASELINE
+        return self.networks + self.buffer + self.batches + BASELINE
 
 
 def available_memory() -> int | None:
@@ -109,10 +105,6 @@ def estimate_memory(config: ExperimentConfig, n_real: int) -> MemoryEstimate:
     elif env.noise_fraction > 0:
         n_noise = noise_feature_count(n_real, env.noise_fraction, env.count_rule)
     inputs = n_real + n_noise
-    tables = 0
-    if n_noise and env.noise_generator == "table":
-        envs = int(getattr(config, "n_envs", 1)) + 1  # the training envs and the evaluation env
-        tables = envs * 2 * (max(_MIN_TABLE, 4 * n_noise) + n_noise) * _FLOAT  # two tables per env
     hyper = config.agent.hyperparams
     hidden = _first_hidden(config)
     positions = inputs * hidden  # of one input layer (actor, each critic and its target)
@@ -139,7 +131,7 @@ def estimate_memory(config: ExperimentConfig, n_real: int) -> MemoryEstimate:
         per_transition = (1 if hyper.get("optimize_memory_usage") else 2) * inputs * _FLOAT + 64
     batch = int(hyper.get("batch_size", 256))
     # observations and next observations, each as drawn (noise regenerated), as a tensor, feature-major
-    return MemoryEstimate(inputs=inputs, real=n_real, noise_tables=tables, networks=networks,
+    return MemoryEstimate(inputs=inputs, real=n_real, networks=networks,
                           buffer=buffer_size * per_transition, batches=3 * 2 * batch * inputs * _FLOAT)
 
 
@@ -163,8 +155,8 @@ def check_resources(config: ExperimentConfig, available: int | None = None) -> M
            else f"env.noise_fraction={config.env.noise_fraction!r}")
     raise ConfigError(
         f"{key} makes {estimate.inputs:,} inputs ({estimate.real} real): the run needs at least "
-        f"{estimate.total / _GIB:.1f} GiB (noise tables {estimate.noise_tables / _GIB:.1f}, input layers "
-        f"{estimate.networks / _GIB:.1f}, replay buffer {estimate.buffer / _GIB:.1f}, batches "
+        f"{estimate.total / _GIB:.1f} GiB (input layers {estimate.networks / _GIB:.1f}, replay buffer "
+        f"{estimate.buffer / _GIB:.1f}, batches "
         f"{estimate.batches / _GIB:.1f}) but {available / _GIB:.1f} GiB of memory is available; lower "
         f"{key.split('=')[0]}, agent.hyperparams.buffer_size, batch_size or net_arch")
 
