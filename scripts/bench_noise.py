@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sparse_rl.envs.counter_noise import counter_noise_numpy
 from sparse_rl.envs.noise import CounterNoise, IndexedNoise, NormalNoise
+from sparse_rl.envs.noise.counter import counter_noise_numpy
 
 #: (label, noise features, batch size): HalfCheetah-v5's 17 real features at f = 0.99 and 0.999
 SETTINGS = (("f0.99-batch256", 1683, 256), ("f0.99-batch100", 1683, 100), ("f0.999-batch256", 16983, 256))

@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pytest
 
-from sparse_rl.envs.counter_noise import counter_noise, counter_noise_numpy, native_counter_noise
 from sparse_rl.envs.noise import (
     CounterNoise,
     IndexedNoise,
@@ -17,6 +16,7 @@ from sparse_rl.envs.noise import (
     check_noise_generator,
     make_noise_stream,
 )
+from sparse_rl.envs.noise.counter import counter_noise, counter_noise_numpy, native_counter_noise
 
 
 def max_shifted_correlation(samples: np.ndarray, min_overlap: int) -> float:
@@ -119,7 +119,7 @@ def test_writes_into_strided_rows_and_falls_back_without_native(monkeypatch: pyt
     expected = stream.many([3, 9, 1, 0, 2, 7])
     np.testing.assert_array_equal(batch[:, 3:], expected)
     assert not batch[:, :3].any()
-    monkeypatch.setattr("sparse_rl.envs.counter_noise.native_counter_noise", lambda: None)
+    monkeypatch.setattr("sparse_rl.envs.noise.counter.native_counter_noise", lambda: None)
     np.testing.assert_array_equal(stream.many([3, 9, 1, 0, 2, 7]), expected)
 
 
@@ -163,7 +163,7 @@ def test_feature_major_noise_is_the_transpose_of_the_rows(stream: CounterNoise, 
     np.testing.assert_array_equal(padded[2:, :100].view(np.uint32), rows.T.view(np.uint32))
     assert np.isnan(padded[:2]).all() and np.isnan(padded[:, 100:]).all()  # nothing written outside
     if native_counter_noise() is not None and isinstance(stream, CounterNoise):  # the numpy path: the same bits
-        monkeypatch.setattr("sparse_rl.envs.counter_noise.native_counter_noise", lambda: None)
+        monkeypatch.setattr("sparse_rl.envs.noise.counter.native_counter_noise", lambda: None)
         again = np.empty((stream.size, 100), dtype=np.float32)
         np.testing.assert_array_equal(stream.many_feature_major(indices, again), rows.T)
 

@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pytest
 
-from sparse_rl.envs import distributions as noise_module  # where the registry lives
 from sparse_rl.envs.noise import (
     NOISE_DISTRIBUTIONS,
     CounterNoise,
@@ -23,6 +22,7 @@ from sparse_rl.envs.noise import (
     random_noise_seed,
     register_noise_distribution,
 )
+from sparse_rl.envs.noise import distributions as noise_module  # where the registry lives
 
 
 def test_registry_has_the_documented_kinds() -> None:

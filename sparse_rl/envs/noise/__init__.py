@@ -1,4 +1,4 @@
-"""Noise distributions of the extremely noisy environments (ENE) and their regenerable stream.
+"""The noise of the extremely noisy environments (ENE): its distributions and regenerable streams.
 
 An ENE (Grooten et al., "Automatic Noise Filtering with Dynamic Sparse Training in Deep
 Reinforcement Learning", AAMAS 2023) appends features of pure noise to every observation. This
@@ -23,13 +23,15 @@ A new kind is one class plus a registry entry (with only ``sample``, the ``auto`
         def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
             return rng.laplace(0.0, self.scale, size).astype(np.float32)
 
-This module gathers the public names of two: :mod:`sparse_rl.envs.distributions` (the kinds, their
-registry and checks) and :mod:`sparse_rl.envs.streams` (the generators and the noise seeds).
+Modules: :mod:`~sparse_rl.envs.noise.distributions` (the kinds, their registry and checks),
+:mod:`~sparse_rl.envs.noise.streams` (the generators and the noise seeds) and
+:mod:`~sparse_rl.envs.noise.counter` (the counter-based function and its native kernel,
+``counter_kernels.c``); their public names are gathered here.
 """
 
 from __future__ import annotations
 
-from sparse_rl.envs.distributions import (
+from sparse_rl.envs.noise.distributions import (
     NOISE_DISTRIBUTIONS,
     NoiseDistribution,
     NormalNoise,
@@ -41,7 +43,7 @@ from sparse_rl.envs.distributions import (
     make_noise_distribution,
     register_noise_distribution,
 )
-from sparse_rl.envs.streams import (
+from sparse_rl.envs.noise.streams import (
     AUTO_GENERATOR,
     NOISE_GENERATORS,
     CounterNoise,

@@ -10,9 +10,9 @@ from collections.abc import Iterable
 import numpy as np
 
 from sparse_rl._util.validation import unknown_choice
-from sparse_rl.envs.counter_noise import KINDS as COUNTER_KINDS
-from sparse_rl.envs.counter_noise import counter_noise, counter_noise_feature_major
-from sparse_rl.envs.distributions import NoiseDistribution, check_non_negative_int, check_seed
+from sparse_rl.envs.noise.counter import KINDS as COUNTER_KINDS
+from sparse_rl.envs.noise.counter import counter_noise, counter_noise_feature_major
+from sparse_rl.envs.noise.distributions import NoiseDistribution, check_non_negative_int, check_seed
 
 #: spawn key that separates the noise streams from every other stream seeded by the same number
 #: (gymnasium's ``np_random``, SB3's seeding): ``b"ENE"`` as an integer.
@@ -162,20 +162,12 @@ class IndexedNoise(NoiseStream):
         return out
 
 
-
 def _check_out(out: np.ndarray | None, rows: int, size: int) -> np.ndarray:
     if out is None:
         return np.empty((rows, size), dtype=np.float32)
     if out.shape != (rows, size) or out.dtype != np.float32:
         raise ValueError(f"out must be a float32 array of shape {(rows, size)}, got {out.dtype} {out.shape}")
     return out
-
-
-def _mix64(z: np.ndarray) -> np.ndarray:
-    """SplitMix64's output function: a bijective 64-bit mixer (Steele et al., OOPSLA 2014)."""
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
 
 
 class CounterNoise(NoiseStream):
@@ -185,7 +177,7 @@ class CounterNoise(NoiseStream):
     Each observation index ``k`` owns a SplitMix64 stream keyed by the noise seed; its words are
     turned into standard normal (Box–Muller) or uniform variates, then mapped by the
     distribution's :meth:`~NoiseDistribution.from_standard` (``std · z`` for ``normal``). The exact
-    definition is in :mod:`sparse_rl.envs.counter_noise`. Every number is fresh: nothing is shared
+    definition is in :mod:`sparse_rl.envs.noise.counter`. Every number is fresh: nothing is shared
     between observations or features (tested over all pairs and shifts). A native kernel
     regenerates a batch of 512 observations × 1,683 features in about 1 ms
     (``docs/performance.md``); without a C compiler numpy computes the same bits, slower.
@@ -224,7 +216,7 @@ class CounterNoise(NoiseStream):
     def many_feature_major(self, indices: np.ndarray, out: np.ndarray) -> np.ndarray:
         """:meth:`many` written feature-major (``out[j, i]``: feature ``j`` of ``indices[i]``) by the
         native kernel directly, with no row-major batch and no transposing copy (threaded like
-        :func:`~sparse_rl.envs.counter_noise.counter_noise`)."""
+        :func:`~sparse_rl.envs.noise.counter.counter_noise`)."""
         indices = np.asarray(indices)
         if indices.size and indices.dtype.kind == "i" and indices.min() < 0:
             raise ValueError("indices must be >= 0")
