@@ -6,7 +6,8 @@
   :mod:`~sparse_rl.analysis.snapshot_callback`: :class:`ConnectivitySnapshotCallback`, which writes
   them during training;
 - :mod:`~sparse_rl.analysis.loading`: run directories, saved models and checkpoints;
-- :mod:`~sparse_rl.analysis.plots`: matplotlib plots (Figures; no backend forced);
+- :mod:`~sparse_rl.analysis.plots`: matplotlib figures, one module per kind (Figures; no backend
+  forced), and :func:`save_figure`;
 - :mod:`~sparse_rl.analysis.report`: :func:`analyze_run`, from a run directory to plots, tables
   and TensorBoard.
 
@@ -38,6 +39,9 @@ _LAZY = {
     "compare_runs": "sparse_rl.analysis.report",
     "load_model": "sparse_rl.analysis.loading",
     "model_connectivity": "sparse_rl.analysis.loading",
+    **{name: "sparse_rl.analysis.plots" for name in (
+        "animate_connectivity", "plot_connectivity_heatmap", "plot_feature_values", "plot_real_share",
+        "plot_run_comparison", "save_figure")},
 }
 
 __all__ = [
@@ -46,14 +50,20 @@ __all__ = [
     "ConnectivitySnapshotCallback",
     "FeatureConnectivity",
     "analyze_run",
+    "animate_connectivity",
     "compare_runs",
     "in_degree",
     "input_layer_connectivity",
     "load_model",
     "load_snapshots",
     "model_connectivity",
+    "plot_connectivity_heatmap",
+    "plot_feature_values",
+    "plot_real_share",
+    "plot_run_comparison",
     "rank_features",
     "real_share",
+    "save_figure",
     "strength",
     "topk_precision_recall",
 ]
