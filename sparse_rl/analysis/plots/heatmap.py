@@ -66,8 +66,8 @@ def heatmap_rows(
     :param n_inputs: the layer's in_features
     :param n_observation: how many of them are observation features
     :param real_masks: (time, observation feature) boolean real masks, or ``None``
-    :param final_values: per input column, the value at the last snapshot (kept for callers; binned
-        groups are no longer sorted by it)
+    :param final_values: per input column, the value at the last snapshot (a group marked for
+        sorting is ordered by it; the groups above keep the index order)
     :param max_individual: a group larger than this is binned
     :param binned_rows: rows of a binned group
     """
