@@ -5,8 +5,7 @@ What the noise-free replay buffer does at every gradient step: rebuild the noise
 observations and next observations (2 × batch rows) straight into the batch. Generators, measured
 in interleaved rounds (so that load on the machine hits all alike): ``counter`` (the default,
 native kernel), ``counter`` computed with numpy (what a machine without a C compiler gets, the
-same numbers), ``table`` (the correlated generator that was the default before 2026-11-29) and
-``philox``. With ``--device`` (e.g. ``cuda``), two more: ``counter_to_device`` (the native kernel,
+same numbers) and ``philox``. With ``--device`` (e.g. ``cuda``), two more: ``counter_to_device`` (the native kernel,
 then the batch copied to the device: the noise crosses the bus) and ``counter_on_device`` (the
 indices copied to the device and the noise made there with torch, as a GPU agent's replay buffer
 does; the same numbers). Usage::
@@ -22,7 +21,6 @@ import os
 import platform
 import statistics
 import time
-import warnings
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,9 +28,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sparse_rl.envs.counter_noise import counter_noise_numpy
-from sparse_rl.envs.noise import CounterNoise, IndexedNoise, NormalNoise, TableNoise
-from sparse_rl.envs.torch_noise import stream_noise_torch
+from sparse_rl.envs.noise import CounterNoise, IndexedNoise, NormalNoise
+from sparse_rl.envs.noise.counter import counter_noise_numpy
+from sparse_rl.envs.noise.on_device import stream_noise_torch
 
 #: (label, noise features, batch size): HalfCheetah-v5's 17 real features at f = 0.99 and 0.999
 SETTINGS = (("f0.99-batch256", 1683, 256), ("f0.99-batch100", 1683, 100), ("f0.999-batch256", 16983, 256))
@@ -43,14 +41,10 @@ def generators(size: int, batch: int, device: torch.device | None = None,
     """Functions that write the noise of ``indices`` into ``out`` (rows × size), by generator name;
     with ``device``, also into a batch (2 × ``batch`` rows) on that device."""
     counter = CounterNoise(NormalNoise(), size, noise_seed=1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        table = TableNoise(NormalNoise(), size, noise_seed=1)
     philox = IndexedNoise(NormalNoise(), size, noise_seed=1)
     functions: dict[str, Callable[[np.ndarray, np.ndarray], object]] = {
         "counter": lambda indices, out: counter.many(indices, out=out),
         "counter_numpy": lambda indices, out: counter_noise_numpy(counter.key, indices, size, "normal", out),
-        "table": lambda indices, out: table.many(indices, out=out),
         "philox": lambda indices, out: philox.many(indices, out=out),
     }
     if device is not None:
@@ -101,7 +95,7 @@ def main() -> None:
                                                                                                   args.rounds, device)}
         ms = results[label]["ms_per_sampled_batch"]
         print(label, {name: round(value, 3) for name, value in ms.items()},
-              f"counter/table = {ms['counter'] / ms['table']:.2f}")
+              f"counter/philox = {ms['counter'] / ms['philox']:.2f}")
     report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": platform.processor()
               or platform.machine(), "cpus": os.cpu_count(), "rounds": args.rounds, "device": args.device,
               "note": "median ms to regenerate the noise of one sampled batch (observations and next observations)",

@@ -31,27 +31,6 @@ LAYERS: dict[str, int] = {
     "cli": 6,
     "__main__": 6,
 }
-# Deprecated re-export shims of old import paths: they sit at the layer of what they re-export.
-SHIMS: dict[str, int] = {
-    "runner": 4,
-    "config": 4,
-    "checkpoint": 4,
-    "callbacks": 4,
-    "runlock": 4,
-    "evaluations": 4,
-    "tracking": 4,
-    "video": 4,
-    "resources": 4,
-    "shipped_configs": 4,
-}
-
-# Old import paths: thin modules that warn and alias the new one; nothing in the package imports them.
-DEPRECATED: dict[str, str] = {
-    **{f"sparse_rl.{name}": f"sparse_rl.experiment.{name}" for name in SHIMS},
-    "sparse_rl.sparse.validation": "sparse_rl._util.validation",
-    "sparse_rl.sparse.csr": "sparse_rl.sparse.layers.csr",
-}
-
 # Violations known when this test was written; each step of the restructure removes its own.
 # An entry that no longer occurs fails the test too, so the list only shrinks.
 KNOWN_VIOLATIONS: set[str] = set()
@@ -117,9 +96,7 @@ def layer_of(module: str) -> int | None:
     top = _top(module)
     if not top:  # sparse_rl/__init__.py
         return None
-    if top in LAYERS:
-        return LAYERS[top]
-    return SHIMS.get(top)
+    return LAYERS.get(top)
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -170,8 +147,6 @@ def violations() -> set[str]:
                 continue
             if target_layer > source_layer:
                 found.add(f"upward: {module} (L{source_layer}) -> {target} (L{target_layer})")
-        for target in targets & DEPRECATED.keys():
-            found.add(f"deprecated path: {module} -> {target}")
     for component in _cycles(graph):
         found.add("module cycle: " + " <-> ".join(component))
     packages: dict[str, set[str]] = {}
@@ -218,14 +193,3 @@ def test_cycles_are_found() -> None:
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert _cycles(graph) == [["a", "b", "c"]]
     assert _cycles({"a": {"b"}, "b": set()}) == []
-
-
-@pytest.mark.parametrize(("old", "new"), sorted(DEPRECATED.items()))
-def test_old_paths_warn_and_alias_the_new_module(old: str, new: str) -> None:
-    import importlib
-    import sys
-
-    sys.modules.pop(old, None)
-    with pytest.warns(DeprecationWarning, match=f"{old} moved to {new}"):
-        module = importlib.import_module(old)
-    assert module is importlib.import_module(new)

@@ -1,4 +1,5 @@
-"""The base of every error a user can fix (every layer may raise one)."""
+"""The base of every error a user can fix (every layer may raise one), and the one for a run's files
+that cannot be written."""
 
 
 class UserError(Exception):
@@ -6,3 +7,9 @@ class UserError(Exception):
     its message as one paragraph and exits with :attr:`exit_code`, without a traceback."""
 
     exit_code: int = 2
+
+
+class RunWriteError(UserError):
+    """A run's file could not be written (a full disk, a read-only directory…): the run stopped."""
+
+    exit_code = 4

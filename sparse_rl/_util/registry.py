@@ -23,6 +23,8 @@ class Registry(dict[str, T], Generic[T]):
         super().__init__()
         self.what = what
         self.parameter = parameter
+        #: old name -> new name, for configs and checkpoints made by an older version
+        self.renamed: dict[str, str] = {}
 
     def register(self, cls: T) -> T:
         """Class decorator: make ``cls`` available under ``cls.name``."""
@@ -33,7 +35,11 @@ class Registry(dict[str, T], Generic[T]):
         return cls
 
     def lookup(self, name: str) -> T:
-        """The class registered as ``name``; an unknown name raises ``ValueError`` with the closest."""
+        """The class registered as ``name``; an unknown name raises ``ValueError`` with the closest,
+        a renamed one (:attr:`renamed`) a ``ValueError`` naming the new name."""
+        if isinstance(name, str) and name in self.renamed and name not in self:
+            raise ValueError(f"the {self.what} {name!r} was renamed {self.renamed[name]!r}: a config or checkpoint "
+                             f"made by an older version of sparse_rl names it; use {self.renamed[name]!r}")
         if not isinstance(name, str) or name not in self:
             check_choice(name, self, self.what)
         return self[name]
@@ -51,6 +57,7 @@ class Registry(dict[str, T], Generic[T]):
         """A registry with the same entries (tests register into a copy)."""
         new: Registry[T] = Registry(self.what, self.parameter)
         new.update(self)
+        new.renamed.update(self.renamed)
         return new
 
 

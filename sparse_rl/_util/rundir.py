@@ -1,6 +1,7 @@
-"""The run directory: the one owner of its layout (file names), of the check "is this a run
-directory", and of reading its checkpoints back verified. Plain files only (no torch, no SB3), so
-that the analysis (L3), the experiment (L4) and the benchmark (L5) all read runs through it::
+"""The run directory: the one owner of its layout (its name, file names and sub-directories), of
+creating one, of the check "is this a run directory", and of reading its checkpoints back
+verified. Plain files only (no torch, no SB3), so that the analysis (L3), the experiment (L4) and
+the benchmark (L5) all read runs through it::
 
     runs/<env>-<agent>-<sparsity>-f<noise>-s<seed>-<YYYYmmdd-HHMMSS>/
       config.yaml      the resolved config (``sparse-rl train`` loads it again)
@@ -24,15 +25,19 @@ checks the manifest, so a damaged file is reported, never loaded.
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import json
+import os
 import re
+import shutil
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sparse_rl._util.errors import UserError
+from sparse_rl._util.errors import RunWriteError, UserError
 
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.csv"
@@ -336,7 +341,7 @@ class RunDir:
 
     def config_data(self) -> dict[str, Any]:
         """``config.yaml`` as plain data, unvalidated (``{}`` if missing or unreadable, with a warning
-        for the latter); :func:`sparse_rl.experiment.rundir.load_run_config` validates it."""
+        for the latter); :func:`sparse_rl.experiment.session.load_run_config` validates it."""
         if not self.config.is_file():
             return {}
         import yaml
@@ -430,3 +435,78 @@ def _pickled_values(path: Path) -> int | None:
     if not isinstance(data, dict):
         return None
     return sum(1 for value in data.values() if isinstance(value, dict) and ":serialized:" in value)
+
+
+# --------------------------------------------------------------------------------------------------
+# naming and creating a run directory (``config``: an
+# :class:`~sparse_rl.experiment.config.ExperimentConfig`, read for its fields only)
+
+
+def run_name(config: Any, now: float | None = None) -> str:
+    """``<env>-<agent>-<sparsity>-f<noise>-s<seed>-<YYYYmmdd-HHMMSS>`` (or ``run.name``).
+
+    :param config: the experiment (its ``run.name``, ``env``, ``agent``, ``sparsity_name``, ``seed``)
+    :param now: the time stamp (seconds since the epoch; default: now)
+    """
+    if config.run.name:
+        return str(config.run.name)
+    env = "".join(c if c.isalnum() or c in "-_." else "_" for c in config.env.id)
+    noise = f"{config.env.noise_fraction:g}" if config.env.n_noise is None else f"{config.env.n_noise}n"
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    sparsity = "sb3" if config.agent.implementation == "sb3" else config.sparsity_name
+    return f"{env}-{config.agent.algorithm}-{sparsity}-f{noise}-s{config.seed}-{stamp}"
+
+
+def create_run_dir(config: Any) -> Path:
+    """Make a new, empty run directory under ``run.root`` (a ``-2``, ``-3``… suffix if the name is
+    taken) with its sub-directories, and write ``config.yaml`` into it.
+
+    :param config: the experiment (its ``run.root``, ``run.name``, what :func:`run_name` reads, and
+        ``to_yaml()``)
+    :raises UserError: if ``run.name`` is given and already exists
+    """
+    root = Path(config.run.root)
+    base = run_name(config)
+    for attempt in range(1, 1000):
+        path = root / (base if attempt == 1 else f"{base}-{attempt}")
+        try:
+            path.mkdir(parents=True, exist_ok=False)
+            break
+        except FileExistsError:
+            if config.run.name:
+                raise UserError(f"run directory {str(path)!r} already exists; choose another run.name, or resume it "
+                                f"with: sparse-rl train --resume {path}") from None
+        except OSError as error:
+            raise UserError(f"cannot create the run directory {str(path)!r}: {error}") from None
+    else:  # pragma: no cover - a thousand runs in one second
+        raise UserError(f"cannot find a free run directory name under {str(root)!r}")
+    try:
+        for sub in (TB_DIR, CHECKPOINTS, CONNECTIVITY_DIR):
+            (path / sub).mkdir()
+        write_config(config, path)
+    except OSError as error:
+        shutil.rmtree(path, ignore_errors=True)  # new and empty: nothing of a run is lost
+        full = " (the disk is full)" if error.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+        raise RunWriteError(f"cannot write the run directory {str(path)!r}: {error.strerror or error}{full}; it was "
+                            "removed again. Make room (or give a writable run.root), then start the run again") \
+            from None
+    return path
+
+
+def write_config(config: Any, run_dir: Path) -> None:
+    """Write the resolved config to ``run_dir/config.yaml`` (atomically).
+
+    :param config: the experiment (its ``to_yaml()``)
+    :param run_dir: the run directory
+    """
+    temporary = run_dir / f".{CONFIG_FILE}.tmp"
+    temporary.write_text(config.to_yaml(), encoding="utf-8")
+    os.replace(temporary, run_dir / CONFIG_FILE)
+
+
+def require_run_dir(path: str | Path) -> Path:
+    """``path`` if it is a run directory (it holds ``config.yaml``), else :class:`NotARunDir`.
+
+    :param path: the directory given by the user
+    """
+    return RunDir.require(path).path

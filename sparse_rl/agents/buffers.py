@@ -15,7 +15,7 @@ is stored too, and the permutation is re-applied to the rebuilt observation.
 
 Where: on the CPU the native kernel writes the noise straight into the feature-major batch the csr
 kernels read; on a CUDA device only the real features and the indices are copied there
-and the noise is generated there with torch (:mod:`sparse_rl.envs.torch_noise`, the same bits), so
+and the noise is generated there with torch (:mod:`sparse_rl.envs.noise.on_device`, the same bits), so
 that no noise crosses the bus (:meth:`NoiseFreeReplayBuffer.noise_on_device` says which).
 """
 
@@ -33,7 +33,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from sparse_rl._util.validation import check_choice
 from sparse_rl.envs.noise import NoiseStream
-from sparse_rl.envs.torch_noise import indices_tensor, stream_noise_torch, supports_torch_noise
+from sparse_rl.envs.noise.on_device import indices_tensor, stream_noise_torch, supports_torch_noise
 from sparse_rl.sparse.native import feature_major_stride
 
 
@@ -227,7 +227,7 @@ class NoiseFreeReplayBuffer(ReplayBuffer):
         kernels' layout is fastest (:meth:`rebuild_feature_major`), nor on devices whose float32
         arithmetic is unchecked (MPS: fast math); not with a ``VecNormalize`` (it normalizes numpy
         arrays), nor for noise without a torch version
-        (:func:`~sparse_rl.envs.torch_noise.supports_torch_noise`: the ``counter`` generator's
+        (:func:`~sparse_rl.envs.noise.on_device.supports_torch_noise`: the ``counter`` generator's
         ``normal`` and ``uniform`` noise have one)."""
         return (env is None and self.device.type == "cuda" and self.noise_streams is not None
                 and all(supports_torch_noise(stream) for stream in self.noise_streams))
@@ -236,7 +236,7 @@ class NoiseFreeReplayBuffer(ReplayBuffer):
                           permuted: np.ndarray) -> torch.Tensor:
         """What :meth:`rebuild` makes (the same bits), built on the buffer's device as a row-major
         tensor (batch × features): the real features and the noise indices are copied there, the
-        noise is generated there (:func:`~sparse_rl.envs.torch_noise.stream_noise_torch`), then the
+        noise is generated there (:func:`~sparse_rl.envs.noise.on_device.stream_noise_torch`), then the
         permuted observations' features are reordered there. No noise crosses the bus."""
         assert self.noise_streams is not None
         batch, features = len(real), self.full_observation_space.shape[0]

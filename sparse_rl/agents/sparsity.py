@@ -20,8 +20,8 @@ in :mod:`sparse_rl.agents.methods`.
 - ``rigl``: every layer but the outputs sparse at 90% sparsity, ERK; RigL with ζ = 0.5
   cosine-decayed to 0 at 80% of training, every 1000 gradient steps (Graesser et al., ICML 2022).
 - ``strength_filter``: ``anf`` with another regrowth rule, sparse_rl's own (not from a paper):
-  ``strength_growth`` (drop by |w|·rms(x); regrow where the input columns are strong, weight
-  ``(m_j / mean m)³ + 0.1``); every other setting is ANF's. It departs from ANF only in how
+  the ``strength_filter`` algorithm (drop by |w|·rms(x); regrow where the input columns are
+  strong, weight ``(m_j / mean m)³ + 0.1``); every other setting is ANF's. It departs from ANF only in how
   connections are chosen, to filter noise faster (``docs/results.md``).
 - ``fit_input``: ``strength_filter`` whose input layers' density fits their input count, sparse_rl's
   own (not from a paper): at least 32 active connections per hidden unit on average, density
@@ -61,9 +61,9 @@ class SparsityConfig:
     """How an agent's networks are sparse and how their topology evolves.
 
     :param algorithm: a registered algorithm: ``dense``, ``static``, ``set``, ``set_signed``, ``rigl``,
-        ``strength_growth``…
+        ``strength_filter``…
     :param algorithm_kwargs: the algorithm's own hyperparameters (e.g. ``{"exploration": 0.1}``
-        for ``strength_growth``)
+        for ``strength_filter``)
     :param density: the global density of the sparse layers, spread by ``distribution``
     :param distribution: ``uniform``, ``erdos_renyi`` or ``erk`` (see :mod:`sparse_rl.sparse.distributions`)
     :param epsilon: the ER scale ε instead of a global density: one value, or one per role
@@ -190,7 +190,7 @@ class SparsityConfig:
 
 def _presets(agent: str) -> dict[str, dict[str, Any]]:
     sokar_drop = 0.1 if agent == "sac" else 0.05
-    strength_filter = dict(algorithm="strength_growth", algorithm_kwargs={"sharpness": 3.0, "exploration": 0.1},
+    strength_filter = dict(algorithm="strength_filter", algorithm_kwargs={"sharpness": 3.0, "exploration": 0.1},
                            density=0.2, distribution="uniform", sparse_roles=("input",), update_interval=1000,
                            drop_fraction=0.05, drop_schedule="constant", update_stop=None, init="dense_fan_in")
     return {

@@ -6,8 +6,8 @@
   :mod:`~sparse_rl.analysis.snapshot_callback`: :class:`ConnectivitySnapshotCallback`, which writes
   them during training;
 - :mod:`~sparse_rl.analysis.loading`: run directories, saved models and checkpoints;
-- :mod:`~sparse_rl.analysis.plots`: matplotlib plots (Figures; no backend forced; ``plot_real_share``
-  and the other plot functions are importable from here too);
+- :mod:`~sparse_rl.analysis.plots`: matplotlib figures, one module per kind (Figures; no backend
+  forced), and :func:`save_figure`;
 - :mod:`~sparse_rl.analysis.report`: :func:`analyze_run`, from a run directory to plots, tables
   and TensorBoard.
 
@@ -39,12 +39,9 @@ _LAZY = {
     "compare_runs": "sparse_rl.analysis.report",
     "load_model": "sparse_rl.analysis.loading",
     "model_connectivity": "sparse_rl.analysis.loading",
-    "animate_connectivity": "sparse_rl.analysis.plots",
-    "plot_connectivity_heatmap": "sparse_rl.analysis.plots",
-    "plot_feature_values": "sparse_rl.analysis.plots",
-    "plot_real_share": "sparse_rl.analysis.plots",
-    "plot_run_comparison": "sparse_rl.analysis.plots",
-    "save_figure": "sparse_rl.analysis.plots",
+    **{name: "sparse_rl.analysis.plots" for name in (
+        "animate_connectivity", "plot_connectivity_heatmap", "plot_feature_values", "plot_real_share",
+        "plot_run_comparison", "save_figure")},
 }
 
 __all__ = [

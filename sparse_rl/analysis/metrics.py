@@ -26,8 +26,12 @@ import numpy as np
 import torch
 
 from sparse_rl.sparse.connectivity import (  # noqa: F401 - re-exported: the analysis API names them
+    FILTERING_KEYS,
+    FilteringMetrics,
+    InputColumns,
     _as_numpy,
     _check_2d,
+    column_filtering_metrics,
     in_degree,
     rank_features,
     real_share,
@@ -180,10 +184,20 @@ class FeatureConnectivity:
         k = self.n_real if k is None else k
         return topk_precision_recall(self.ranking(), self.real_mask, k)
 
+    def filtering(self) -> FilteringMetrics | None:
+        """Every registered filtering metric (:data:`~sparse_rl.sparse.connectivity.FILTERING_METRICS`)
+        of this layer, as training logs them; ``None`` for a dense layer or an unknown real mask."""
+        if self.in_degree is None or self.real_mask is None:
+            return None
+        return column_filtering_metrics(InputColumns(self.in_degree.astype(np.float64), self.strength,
+                                                     np.asarray(self.real_mask, dtype=bool), self.out_features))
+
     def summary(self) -> dict[str, Any]:
-        """The scalar metrics as a JSON-friendly dict (``None`` where not defined)."""
+        """The scalar metrics as a JSON-friendly dict (``None`` where not defined): the layer's shape
+        and shares, then every registered filtering metric not already named."""
         topk = self.topk()
-        return {
+        filtering = self.filtering()
+        summary = {
             "network": self.network,
             "sparse": self.is_sparse,
             "n_inputs": self.n_inputs,
@@ -205,6 +219,9 @@ class FeatureConnectivity:
             "topk_precision": None if topk is None else topk[0],
             "topk_recall": None if topk is None else topk[1],
         }
+        for key in FILTERING_KEYS:
+            summary.setdefault(key, None if filtering is None else filtering.values[key])
+        return summary
 
     def feature_rows(self) -> list[dict[str, Any]]:
         """One dict per input column: index, kind, in-degree, strength and strength rank (1 = strongest

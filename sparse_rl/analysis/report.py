@@ -162,9 +162,9 @@ def _write_final(final: Mapping[str, FeatureConnectivity], step: int | None, sou
         step_text += f" (features permuted at {permutation_step})"
     if any(conn.is_sparse for conn in final.values()):
         files["in_degree_final"] = plots.save_figure(
-            plots.plot_feature_values(final, None, "in_degree", step_text, former_real), out / "in_degree_final.png")
+            plots.plot_feature_values(final, "in_degree", step_text, former_real), out / "in_degree_final.png")
     files["strength_final"] = plots.save_figure(
-        plots.plot_feature_values(final, None, "strength", step_text, former_real), out / "strength_final.png")
+        plots.plot_feature_values(final, "strength", step_text, former_real), out / "strength_final.png")
     rows = [row for conn in final.values() for row in conn.feature_rows()]
     files["features_final"] = _write_csv(out / "features_final.csv", rows)
     files["connectivity_final"] = _write_json(out / "connectivity_final.json", {
@@ -175,11 +175,10 @@ def _write_final(final: Mapping[str, FeatureConnectivity], step: int | None, sou
 def _write_series(series: ConnectivitySeries, permutation_step: int | None, out: Path, title: str,
                   gif: bool) -> dict[str, Path]:
     files = {
-        "real_share": plots.save_figure(plots.plot_real_share(series, None, permutation_step, title=title),
+        "real_share": plots.save_figure(plots.plot_real_share(series, permutation_step, title=title),
                                         out / "real_share.png"),
-        "connectivity_heatmap": plots.save_figure(plots.plot_connectivity_heatmap(series, None, permutation_step,
-                                                                                  title=title),
-                                                  out / "connectivity_heatmap.png"),
+        "connectivity_heatmap": plots.save_figure(
+            plots.plot_connectivity_heatmap(series, permutation_step, title=title), out / "connectivity_heatmap.png"),
         "connectivity_over_time": _write_csv(out / "connectivity_over_time.csv", series.metrics_rows()),
     }
     if gif:

@@ -164,8 +164,6 @@ EXECUTORS: dict[str, Callable[[int | None, str | None], Backend]] = {
     "local": lambda workers, address: _local(workers, address),
     "ray": lambda workers, address: RayBackend(workers, address),
 }
-#: deprecated name of :data:`EXECUTORS`
-BACKENDS = EXECUTORS
 
 
 def make_backend(name: str, workers: int | None = None, address: str | None = None) -> Backend:

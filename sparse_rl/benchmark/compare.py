@@ -20,11 +20,10 @@ from matplotlib.figure import Figure
 
 from sparse_rl._util.outputs import check_output_file, describe_os_error
 from sparse_rl._util.rundir import RunDir
+from sparse_rl.analysis.plots.saving import save_figure
+from sparse_rl.analysis.plots.style import SERIES_COLORS
 from sparse_rl.benchmark.stats import curve_band
 from sparse_rl.experiment.errors import UserError
-
-#: colour-blind-safe (Okabe-Ito)
-COLORS = ("#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
 
 
 @dataclass
@@ -115,10 +114,10 @@ def plot_curves(curves: Sequence[Curve], title: str = "evaluation return") -> Fi
     :param curves: the curves
     :param title: the figure's title
     """
-    figure = Figure(figsize=(8, 4.8), dpi=110)
+    figure = Figure(figsize=(8, 4.8))
     ax = figure.subplots()
     for index, curve in enumerate(curves):
-        color = COLORS[index % len(COLORS)]
+        color = SERIES_COLORS[index % len(SERIES_COLORS)]
         if curve.returns.shape[0] > 1:
             mean, low, high = curve_band(curve.returns)
             ax.fill_between(curve.steps, low, high, color=color, alpha=0.2, linewidth=0)
@@ -150,7 +149,7 @@ def compare(paths: Sequence[str | Path], out: str | Path, labels: Sequence[str] 
     curves = load_curves(paths, labels)
     figure = plot_curves(curves, title or f"evaluation return of {len(curves)} runs / agents")
     try:
-        figure.savefig(out)
+        save_figure(figure, out)
     except OSError as error:
         raise UserError(f"cannot write {str(out)!r}: {describe_os_error(error)}") from None
     return out

@@ -172,7 +172,7 @@ def summarize_run(run_dir: str | Path) -> dict[str, Any]:
     from sparse_rl.agents.loading import agent_class
     from sparse_rl.benchmark.costs import agent_costs
     from sparse_rl.benchmark.stats import auc
-    from sparse_rl.experiment.rundir import load_run_config
+    from sparse_rl.experiment.session import load_run_config
 
     run = RunDir(Path(run_dir))
     config = load_run_config(run.path)

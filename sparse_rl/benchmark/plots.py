@@ -14,12 +14,11 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure  # the object API: no backend chosen, no pyplot state
 from matplotlib.ticker import FuncFormatter
 
+from sparse_rl.analysis.plots.saving import save_figure
+from sparse_rl.analysis.plots.style import SERIES_COLORS
 from sparse_rl.benchmark.stats import curve_band
 
 PLOTS_DIR = "plots"
-#: colour-blind-safe (Okabe-Ito); agents take them in the sweep's order
-AGENT_COLORS = ("#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
-DPI = 110
 
 
 def aligned_curves(records: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
@@ -50,7 +49,7 @@ def draw_cell(ax: Axes, records: Sequence[Mapping[str, Any]], agents: Sequence[s
         if steps.size == 0:
             continue
         mean, low, high = curve_band(returns)
-        color = AGENT_COLORS[index % len(AGENT_COLORS)]
+        color = SERIES_COLORS[index % len(SERIES_COLORS)]  # in the sweep's order
         ax.plot(steps, mean, color=color, linewidth=1.8, label=f"{agent} ({len(runs)} seeds)")
         if len(runs) > 1:
             ax.fill_between(steps, low, high, color=color, alpha=0.2, linewidth=0)
@@ -95,7 +94,7 @@ def plot_learning_curves(records: Sequence[Mapping[str, Any]], out_dir: str | Pa
         _legend(figure, axes[0][0])
         figure.suptitle(f"{env}: mean evaluation return over seeds, 95% bootstrap CI", fontsize=11)
         figure.tight_layout(rect=(0, 0.1, 1, 0.95))
-        written.append(_save(figure, out / f"{env}.png"))
+        written.append(save_figure(figure, out / f"{env}.png"))
     for env in envs:
         env_records = [r for r in records if r["env"] == env]
         for fraction in sorted({float(r["noise_fraction"]) for r in env_records}):
@@ -105,7 +104,7 @@ def plot_learning_curves(records: Sequence[Mapping[str, Any]], out_dir: str | Pa
             draw_cell(ax, cell, agents, f"{env}, noise fraction {fraction:g}: mean return, 95% bootstrap CI")
             ax.legend(loc="lower right", fontsize=8)
             figure.tight_layout()
-            written.append(_save(figure, out / f"{env}-f{fraction:g}.png"))
+            written.append(save_figure(figure, out / f"{env}-f{fraction:g}.png"))
     return written
 
 
@@ -137,7 +136,7 @@ def plot_filtering_curves(records: Sequence[Mapping[str, Any]], out_dir: str | P
                 curves = {kind: _mean_curve(runs, f"in_degree_{kind}_{network}") for kind in ("real", "noise")}
                 if curves["real"] is None or curves["noise"] is None:
                     continue
-                color = AGENT_COLORS[index % len(AGENT_COLORS)]
+                color = SERIES_COLORS[index % len(SERIES_COLORS)]  # in the sweep's order
                 steps, real = curves["real"]
                 ax.plot(steps, real, color=color, linewidth=1.8, label=f"{agent}: real ({len(runs)} seeds)")
                 ax.plot(*curves["noise"], color=color, linewidth=1.2, linestyle="--", label=f"{agent}: noise")
@@ -153,7 +152,7 @@ def plot_filtering_curves(records: Sequence[Mapping[str, Any]], out_dir: str | P
         figure.suptitle(f"{env}, noise fraction {fraction:g}: connections per real vs noise input, mean over seeds",
                         fontsize=11)
         figure.tight_layout()
-        written.append(_save(figure, out / f"filtering-{env}-f{fraction:g}.png"))
+        written.append(save_figure(figure, out / f"filtering-{env}-f{fraction:g}.png"))
     return written
 
 
@@ -202,7 +201,7 @@ def plot_time_to_return(records: Sequence[Mapping[str, Any]], path: str | Path, 
                 continue
             times = np.array([time_to_return(r, thresholds[env]) for r in runs]) / 60.0
             reached = times[~np.isnan(times)]
-            color = AGENT_COLORS[index % len(AGENT_COLORS)]
+            color = SERIES_COLORS[index % len(SERIES_COLORS)]  # in the sweep's order
             if reached.size:
                 ax.bar(index, reached.mean(), color=color, alpha=0.35)
                 ax.scatter(np.full(reached.size, index), reached, color=color, s=14, zorder=3)
@@ -214,16 +213,10 @@ def plot_time_to_return(records: Sequence[Mapping[str, Any]], path: str | Path, 
         ax.grid(True, axis="y", alpha=0.3)
     figure.suptitle("time to reach the stated return (dots: seeds; n/N: seeds that reach it)", fontsize=10)
     figure.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    return _save(figure, Path(path))
+    return save_figure(figure, path)
 
 
 def _legend(figure: Figure, ax: Axes) -> None:
     handles, labels = ax.get_legend_handles_labels()
     if handles:
         figure.legend(handles, labels, loc="lower center", ncol=min(len(handles), 4), fontsize=9, frameon=False)
-
-
-def _save(figure: Figure, path: Path) -> Path:
-    figure.savefig(path, dpi=DPI)
-    return path

@@ -123,9 +123,9 @@ def cell_statistics(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
     :param records: the cell's finished runs
     :return: ``seeds``; ``final_mean``, ``final_ci`` (bootstrap 95%), ``final_iqm``; ``auc_mean``,
-        ``auc_ci``; ``weights_pct`` (of dense); ``in_degree_real_actor``, ``in_degree_noise_actor``,
-        ``in_degree_ratio_actor``, ``topk_precision_actor``, the same for ``_critic``, and
-        ``real_share_actor`` (means over seeds); ``steps_per_second`` (mean)
+        ``auc_ci``; ``weights_pct`` (of dense); every filtering metric as ``<name>_actor`` and
+        ``<name>_critic`` (:data:`~sparse_rl.sparse.connectivity.FILTERING_KEYS`, means over seeds);
+        ``steps_per_second`` (mean)
     """
     final = [_float(r.get("final_return")) for r in records]
     areas = [_float(r.get("auc")) for r in records]
@@ -138,8 +138,7 @@ def cell_statistics(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "auc_ci": bootstrap_ci(areas),
         "weights_pct": _mean([_float(r.get("weights_pct_of_dense")) for r in records]),
         **{f"{key}_{network}": _mean([_float(r.get(f"{key}_{network}")) for r in records])
-           for key in ("in_degree_real", "in_degree_noise", "in_degree_ratio", "topk_precision", "real_share")
-           for network in ("actor", "critic")},
+           for key in FILTERING_KEYS for network in ("actor", "critic")},
         "steps_per_second": _mean([_float(r.get("steps_per_second")) for r in records]),
     }
 

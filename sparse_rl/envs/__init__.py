@@ -2,8 +2,8 @@
 
 The ENE of Grooten et al. (AAMAS 2023) appends i.i.d. noise features after the real observation
 (:class:`NoisyObservation`), regenerable from ``(noise seed, observation index)``
-(:class:`CounterNoise` by default, :class:`IndexedNoise` for any distribution, :class:`TableNoise`
-deprecated); the transfer experiment permutes all features once
+(:class:`CounterNoise` by default, :class:`IndexedNoise` for any distribution); the transfer
+experiment permutes all features once
 (:class:`FeaturePermutation`); :func:`make_env` builds both from an :class:`EnvConfig`.
 
 Importing this package registers the noisy version of every Gymnasium id as ``ENE-<id>``
@@ -19,7 +19,6 @@ from sparse_rl.envs.noise import (
     NoiseDistribution,
     NoiseStream,
     NormalNoise,
-    TableNoise,
     UniformNoise,
     derive_noise_seed,
     make_noise_distribution,
@@ -42,7 +41,6 @@ __all__ = [
     "NoiseStream",
     "NoisyObservation",
     "NormalNoise",
-    "TableNoise",
     "UniformNoise",
     "derive_noise_seed",
     "make_ene",

@@ -35,8 +35,7 @@ class EnvConfig:
     :param noise_kwargs: its parameters, e.g. ``{"std": 1.0}``
     :param noise_generator: how the noise is made regenerable: ``auto`` (the default) resolves to
         ``counter`` (i.i.d., a native kernel) for ``normal`` and ``uniform``, else ``philox`` (numpy's
-        Philox, any distribution); ``table`` is deprecated (correlated, kept to resume old runs).
-        The resolved name is stored, so a saved config keeps its generator; see
+        Philox, any distribution). The resolved name is stored, so a saved config keeps its generator; see
         :mod:`sparse_rl.envs.noise`
     :param count_rule: how ``noise_fraction`` becomes a number of noise features: ``exact`` (the
         default: ``ceil(n_real / (1 − f))`` with ``f`` read as its decimal) or ``float`` (the same in

@@ -142,8 +142,7 @@ class NoisyObservation(gym.ObservationWrapper):
         (the default) picks ``counter`` (:class:`~sparse_rl.envs.noise.CounterNoise`: i.i.d., a
         native kernel) for ``normal`` and ``uniform``, else ``philox``
         (:class:`~sparse_rl.envs.noise.IndexedNoise`: numpy's Philox, any distribution with
-        ``sample``); ``table`` (:class:`~sparse_rl.envs.noise.TableNoise`) is deprecated: its
-        observations are correlated
+        ``sample``)
     """
 
     def __init__(

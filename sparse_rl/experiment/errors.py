@@ -1,7 +1,8 @@
-"""The errors a user can fix: :class:`UserError` (defined in :mod:`sparse_rl._util.errors`, so that
-the run directory's layout below the analysis can raise it) and :class:`ConfigError`."""
+"""The errors a user can fix: :class:`UserError` and :class:`RunWriteError` (defined in
+:mod:`sparse_rl._util.errors`, so that the run directory's layout below the analysis can raise them)
+and :class:`ConfigError`."""
 
-from sparse_rl._util.errors import UserError
+from sparse_rl._util.errors import RunWriteError, UserError
 
 __all__ = ["ConfigError", "RunWriteError", "UserError"]
 
@@ -9,8 +10,3 @@ __all__ = ["ConfigError", "RunWriteError", "UserError"]
 class ConfigError(UserError):
     """A config that cannot be loaded or does not validate."""
 
-
-class RunWriteError(UserError):
-    """A run's file could not be written (a full disk, a read-only directory…): the run stopped."""
-
-    exit_code = 4

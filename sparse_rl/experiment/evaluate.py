@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sparse_rl._util.rundir import BEST_MODEL, FINAL_MODEL, require_run_dir
 from sparse_rl.experiment.checkpoint import (
     MODEL_FILE,
     CheckpointError,
@@ -22,12 +23,7 @@ from sparse_rl.experiment.errors import UserError
 #: config keys a resumed run may change (anything else must equal the checkpoint's config)
 from sparse_rl.experiment.factory import _set_threads, agent_class, build_env
 from sparse_rl.experiment.resume import _own_checkpoint
-from sparse_rl.experiment.rundir import (
-    BEST_MODEL,
-    FINAL_MODEL,
-    load_run_config,
-    require_run_dir,
-)
+from sparse_rl.experiment.session import load_run_config
 
 
 @dataclass

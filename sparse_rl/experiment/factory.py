@@ -25,7 +25,7 @@ def build_env(config: ExperimentConfig, seed: int, permuted: bool | None = None,
 
     The noise of an extremely noisy env is seeded apart from the resets: env ``i`` of the training
     envs draws ``derive_noise_seed(seed, "train", i)`` and an evaluation env
-    ``derive_noise_seed(seed, "eval", 0)`` (:func:`~sparse_rl.envs.streams.derive_noise_seed`), so
+    ``derive_noise_seed(seed, "eval", 0)`` (:func:`~sparse_rl.envs.noise.streams.derive_noise_seed`), so
     no two envs of any runs share a noise stream.
 
     :param config: the experiment
@@ -63,7 +63,7 @@ def _make_one_env(env_id: str, env_config: Any, seed: int, role: str, index: int
     """Env ``index`` of ``role`` (``train``/``eval``): reset and action-space seed ``seed + index``,
     its noise seeded by ``(seed, role, index)``."""
     from sparse_rl.envs.factory import make_env
-    from sparse_rl.envs.streams import derive_noise_seed
+    from sparse_rl.envs.noise.streams import derive_noise_seed
 
     try:
         return make_env(env_config, seed=seed + index, noise_seed=derive_noise_seed(seed, role, index))

@@ -2,7 +2,7 @@
 
 An extremely noisy env with ``noise_fraction`` close to 1 has ``ceil(n_real / (1 - f))`` inputs:
 ``f = 0.999999`` on Pendulum is three million. :func:`check_resources` estimates, from the config and
-the env's real observation size, the bytes of the noise tables, the input layers (with their
+the env's real observation size, the bytes of the input layers (with their
 gradients, Adam moments and index arrays), the replay buffer and the sampled batches, and refuses
 the run (a :class:`~sparse_rl.experiment.config.ConfigError`, exit code 2) when they exceed the memory
 available now. It counts the big allocations only (hidden layers, activations and transient copies
@@ -22,8 +22,6 @@ from typing import Any
 from sparse_rl.experiment.config import ExperimentConfig
 from sparse_rl.experiment.errors import ConfigError
 
-#: the smallest noise table (:class:`~sparse_rl.envs.noise.TableNoise`): 2**22 values
-_MIN_TABLE = 1 << 22
 _FLOAT = 4
 _GIB = float(1 << 30)
 #: bytes per connection of a csr layer: online (values, gradient, Adam's two moments, flat index,
@@ -44,7 +42,6 @@ class MemoryEstimate:
 
     :param inputs: observation size (real features plus noise)
     :param real: real features
-    :param noise_tables: the noise tables of the training envs and the evaluation env
     :param networks: the input layers' weights, gradients and Adam moments (targets included)
     :param buffer: the replay buffer
     :param batches: one sampled batch (observations and next observations, with the noise)
@@ -54,7 +51,6 @@ class MemoryEstimate:
 
     inputs: int
     real: int
-    noise_tables: int
     networks: int
     buffer: int
     batches: int
@@ -63,7 +59,7 @@ class MemoryEstimate:
     @property
     def total(self) -> int:
         """All parts together, and the libraries' own memory (:data:`BASELINE`)."""
-        return self.noise_tables + self.networks + self.buffer + self.batches + self.envs + BASELINE
+        return self.networks + self.buffer + self.batches + self.envs + BASELINE
 
 
 def available_memory(cgroup_root: Path = Path("/sys/fs/cgroup"), proc: Path = Path("/proc")) -> int | None:
@@ -182,10 +178,6 @@ def estimate_memory(config: ExperimentConfig, n_real: int) -> MemoryEstimate:
     elif env.noise_fraction > 0:
         n_noise = noise_feature_count(n_real, env.noise_fraction, env.count_rule)
     inputs = n_real + n_noise
-    tables = 0
-    if n_noise and env.noise_generator == "table":
-        envs = int(getattr(config, "n_envs", 1)) + 1  # the training envs and the evaluation env
-        tables = envs * 2 * (max(_MIN_TABLE, 4 * n_noise) + n_noise) * _FLOAT  # two tables per env
     hyper = config.agent.hyperparams
     hidden = _first_hidden(config)
     positions = inputs * hidden  # of one input layer (actor, each critic and its target)
@@ -217,7 +209,7 @@ def estimate_memory(config: ExperimentConfig, n_real: int) -> MemoryEstimate:
     n_envs = int(getattr(config, "n_envs", 1))
     envs = (n_envs - 1) * (PER_PROCESS if getattr(config, "vec_env", "dummy") == "subproc" else PER_ENV) + \
         4 * n_envs * inputs * _FLOAT  # observations, next observations, and their copies in SB3's loop
-    return MemoryEstimate(inputs=inputs, real=n_real, noise_tables=tables, networks=networks,
+    return MemoryEstimate(inputs=inputs, real=n_real, networks=networks,
                           buffer=buffer_size * per_transition, batches=3 * 2 * batch * inputs * _FLOAT, envs=envs)
 
 
@@ -245,7 +237,7 @@ def check_resources(config: ExperimentConfig, available: int | None = None) -> M
             f"agent.hyperparams.buffer_size={config.agent.hyperparams.get('buffer_size', 1_000_000)}"
     raise ConfigError(
         f"{key} makes {estimate.inputs:,} inputs ({estimate.real} real): the run needs at least "
-        f"{estimate.total / _GIB:.1f} GiB (noise tables {estimate.noise_tables / _GIB:.1f}, input layers "
+        f"{estimate.total / _GIB:.1f} GiB (input layers "
         f"{estimate.networks / _GIB:.1f}, replay buffer {estimate.buffer / _GIB:.1f}, batches "
         f"{estimate.batches / _GIB:.1f}, envs {estimate.envs / _GIB:.1f}) but {available / _GIB:.1f} GiB of memory "
         f"is available (the least of the machine's, this process's cgroup limit and its ulimit); lower "

@@ -13,6 +13,16 @@ from typing import Any
 
 import numpy as np
 
+from sparse_rl._util.rundir import (
+    CONFIG_FILE,
+    CONNECTIVITY_DIR,
+    FINAL_MODEL,
+    METRICS_FILE,
+    TB_DIR,
+    TOPOLOGY_FILE,
+    require_run_dir,
+    write_config,
+)
 from sparse_rl.experiment.checkpoint import (
     CHECKPOINTS,
     RNG_FILE,
@@ -30,24 +40,11 @@ from sparse_rl.experiment.checkpoint import (
 )
 from sparse_rl.experiment.config import ExperimentConfig, config_from_dict
 from sparse_rl.experiment.errors import ConfigError, UserError
-
-#: config keys a resumed run may change (anything else must equal the checkpoint's config)
 from sparse_rl.experiment.factory import _set_threads, action_noise, agent_class, build_env, build_model
 from sparse_rl.experiment.logs import MetricsLog
 from sparse_rl.experiment.resources import check_resources
-from sparse_rl.experiment.rundir import (
-    CONFIG_FILE,
-    CONNECTIVITY_DIR,
-    FINAL_MODEL,
-    METRICS_FILE,
-    TB_DIR,
-    TOPOLOGY_FILE,
-    load_run_config,
-    require_run_dir,
-    write_config,
-)
 from sparse_rl.experiment.runlock import run_lock
-from sparse_rl.experiment.session import RunResult, _Session, save_final_model
+from sparse_rl.experiment.session import RunResult, _Session, load_run_config, save_final_model
 
 #: config keys a resumed run may change (anything else must equal the checkpoint's config)
 RESUMABLE_CHANGES = ("total_timesteps", "eval", "checkpoint", "snapshots", "run", "description", "torch_threads",

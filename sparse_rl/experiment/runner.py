@@ -6,7 +6,7 @@ This module gathers the public names of the modules that do each job:
 :mod:`~sparse_rl.experiment.factory` (env and agent), :mod:`~sparse_rl.experiment.session`
 (:func:`train`), :mod:`~sparse_rl.experiment.resume` (:func:`resume`),
 :mod:`~sparse_rl.experiment.evaluate` (:func:`evaluate_run`) and
-:mod:`~sparse_rl.experiment.rundir` (the run directory, whose layout is
+:mod:`~sparse_rl._util.rundir` (the run directory, whose layout is
 :class:`~sparse_rl._util.rundir.RunDir`'s).
 
 Run directory (the names are :mod:`sparse_rl._util.rundir`'s)::
@@ -31,6 +31,21 @@ on an extremely noisy env they get :class:`~sparse_rl.agents.buffers.NoiseFreeRe
 same samples as SB3's buffer, without storing the noise) unless ``agent.hyperparams.store_noise``.
 """
 
+from sparse_rl._util.rundir import (
+    BEST_MODEL,
+    CHECKPOINTS,
+    CONFIG_FILE,
+    CONNECTIVITY_DIR,
+    FINAL_MODEL,
+    METRICS_FILE,
+    TB_DIR,
+    TOPOLOGY_FILE,
+    RunDir,
+    create_run_dir,
+    require_run_dir,
+    run_name,
+    write_config,
+)
 from sparse_rl.experiment.checkpoint import latest_checkpoint
 from sparse_rl.experiment.evaluate import EvaluationResult, evaluate_run
 from sparse_rl.experiment.factory import (
@@ -43,28 +58,13 @@ from sparse_rl.experiment.factory import (
     sb3_replay_buffer,
 )
 from sparse_rl.experiment.resume import FIXED_HYPERPARAMS, RESUMABLE_CHANGES, resume
-from sparse_rl.experiment.rundir import (
-    BEST_MODEL,
-    CHECKPOINTS,
-    CONFIG_FILE,
-    CONNECTIVITY_DIR,
-    FINAL_MODEL,
-    METRICS_FILE,
-    TB_DIR,
-    TOPOLOGY_FILE,
-    RunDir,
-    create_run_dir,
-    load_run_config,
-    require_run_dir,
-    run_name,
-    write_config,
-)
 from sparse_rl.experiment.session import (
     DEMO_CONFIG,
     BindNoiseFreeBuffer,
     RunResult,
     TrainingDiverged,
     TrainingInterrupted,
+    load_run_config,
     save_final_model,
     train,
 )

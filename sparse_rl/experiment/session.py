@@ -6,13 +6,21 @@ from __future__ import annotations
 import errno
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from stable_baselines3.common.callbacks import BaseCallback
 
+from sparse_rl._util.rundir import (
+    CONFIG_FILE,
+    CONNECTIVITY_DIR,
+    FINAL_MODEL,
+    METRICS_FILE,
+    TOPOLOGY_FILE,
+    create_run_dir,
+)
 from sparse_rl.experiment.callbacks import (
     CheckpointCallback,
     EvalCallback,
@@ -28,20 +36,11 @@ from sparse_rl.experiment.checkpoint import (
     RunWriteError,
     env_state,
 )
-from sparse_rl.experiment.config import ExperimentConfig
-from sparse_rl.experiment.errors import UserError
-
-#: config keys a resumed run may change (anything else must equal the checkpoint's config)
+from sparse_rl.experiment.config import ExperimentConfig, load_config
+from sparse_rl.experiment.errors import ConfigError, UserError
 from sparse_rl.experiment.factory import _set_threads, build_env, build_model
 from sparse_rl.experiment.logs import METRICS_FIELDS, MetricsLog, TopologyLog, filtering_columns
 from sparse_rl.experiment.resources import check_resources
-from sparse_rl.experiment.rundir import (
-    CONNECTIVITY_DIR,
-    FINAL_MODEL,
-    METRICS_FILE,
-    TOPOLOGY_FILE,
-    create_run_dir,
-)
 from sparse_rl.experiment.runlock import run_lock
 
 #: ``sparse-rl demo``: ANF-SAC on Pendulum-v1 with 90% of its inputs noise, about a minute on 2 cores.
@@ -60,6 +59,18 @@ DEMO_CONFIG: dict[str, Any] = {
     "checkpoint": {"freq": 1000, "keep": 1},
     "snapshots": {"every_n_steps": 1000},
 }
+
+
+def load_run_config(run_dir: Path, overrides: Sequence[str] = ()) -> ExperimentConfig:
+    """The run's ``config.yaml`` (with ``--set`` overrides), validated.
+
+    :param run_dir: a run directory
+    :param overrides: ``KEY=VALUE`` strings
+    """
+    try:
+        return load_config(run_dir / CONFIG_FILE, overrides)
+    except ConfigError as error:
+        raise ConfigError(f"the run's {CONFIG_FILE} does not load: {error}") from None
 
 
 #: the errors of a write that the user can fix: a full disk, a quota, a read-only file system

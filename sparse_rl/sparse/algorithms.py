@@ -69,6 +69,10 @@ def register_algorithm(cls: _A) -> _A:
     return ALGORITHMS.register(cls)
 
 
+#: the algorithms' old names (a config naming one gets an error naming the new one)
+ALGORITHMS.renamed["strength_growth"] = "strength_filter"
+
+
 def make_algorithm(name: str | DSTAlgorithm, **hyperparams: Any) -> DSTAlgorithm:
     """The algorithm registered as ``name``, built with its ``hyperparams`` (an instance passes
     through); an unknown name raises ``ValueError`` listing the known ones, an unknown
@@ -154,10 +158,11 @@ class RigL(DSTAlgorithm):
 
 
 @register_algorithm
-class StrengthGuidedGrowth(DSTAlgorithm):
-    """Drop by magnitude like SET; grow in proportion to how strongly the layer already uses each
-    input: a free position of input column ``j`` is drawn with weight ``(m_j / mean(m))^p + λ``,
-    ``m_j`` the mean |w| of the column's active connections (:func:`~sparse_rl.sparse.criteria.column_mean_magnitude`).
+class StrengthFilter(DSTAlgorithm):
+    """The strength filter (the ``strength_filter`` preset; "SF-SAC" in sweeps): drop by magnitude
+    like SET; grow in proportion to how strongly the layer already uses each input: a free position
+    of input column ``j`` is drawn with weight ``(m_j / mean(m))^p + λ``, ``m_j`` the mean |w| of
+    the column's active connections (:func:`~sparse_rl.sparse.criteria.column_mean_magnitude`).
 
     Not from a paper: sparse_rl's filter for extremely noisy inputs. ANF's random growth (SET)
     lands ``1 − f`` of the regrown connections on real features (2% at f = 0.98); here a real
@@ -180,7 +185,7 @@ class StrengthGuidedGrowth(DSTAlgorithm):
         columns, a real column twice as strong as the noise draws ``2^p`` times its share)
     """
 
-    name = "strength_growth"
+    name = "strength_filter"
 
     def __init__(self, exploration: float = 0.1, scaled: bool = True, sharpness: float = 1.0) -> None:
         for name, value in (("exploration", exploration), ("sharpness", sharpness)):

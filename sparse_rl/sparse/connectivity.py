@@ -6,15 +6,20 @@ are real (torch and numpy only, below the agents so that training and analysis s
   input neuron, Atashgahi et al. 2022);
 - **real share**: the share of the layer's connections on real columns;
 - **ranking**: features by strength, strongest first, and the precision of "the top-k are real";
-- :func:`filtering_metrics`: the filtering summary of Grooten et al. (AAMAS 2023): the mean
-  in-degree of real vs noise columns (their figure's metric), with the top-``n_real`` precision of
-  the strength ranking and the fill of the real columns.
+- **filtering metrics**: how well a layer has found the real features, one registered function each
+  (:data:`FILTERING_METRICS`, :func:`register_filtering_metric`) over a layer's
+  :class:`InputColumns`, all of them in one record, :class:`FilteringMetrics`: the mean in-degree of
+  real vs noise columns (Grooten et al., AAMAS 2023: their figure's metric), the top-``n_real``
+  precision of the strength ranking, the fill of the real columns, the real share. Training logs
+  them, the analysis summarises them and the benchmark tabulates them by iterating the registry:
+  a new metric is one registered function here (and its test).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -127,78 +132,167 @@ def topk_precision_recall(ranking: np.ndarray, real_mask: np.ndarray, k: int) ->
     return hits / k, (hits / n_real if n_real else 0.0)
 
 
-@dataclass(frozen=True)
-class FilteringMetrics:
-    """How well one input layer has found the real features (observation columns only; a critic's
-    action columns count in neither group, except in :attr:`real_share`).
+# --------------------------------------------------------------------------------------------------
+# filtering metrics: one record type and a registry of metric functions
 
-    :param in_degree_real: mean in-degree of the real observation columns (Grooten et al.'s metric)
-    :param in_degree_noise: mean in-degree of the noise columns (``nan`` without noise)
-    :param real_fill: active connections of the real columns / their possible ones
-        (``n_real × out_features``): 1.0 when every real feature is fully connected
-    :param topk_precision: share of real features among the ``n_real`` strongest observation
-        features (1.0: the strength ranking puts every real feature first)
-    :param real_share: share of all the layer's connections on real columns, actions counted as
-        real (at density d and noise fraction f its ceiling is about ``(1 − f) / d``: read it with
-        the in-degree, not alone)
+
+@dataclass(frozen=True)
+class InputColumns:
+    """One input layer seen per column: what every filtering metric reads.
+
+    :param in_degree: active connections per input column (observation columns first, then a
+        critic's action columns)
+    :param strength: sum of ``|w|`` per input column, same length
+    :param real: boolean over the observation columns (the first ``len(real)`` inputs); further
+        inputs (a critic's actions) are neither real nor noise
+    :param out_features: the layer's outputs (an input column's possible connections)
+    :param actions_as_real: count a critic's action columns as real in ``in_degree_real``
     """
 
-    in_degree_real: float
-    in_degree_noise: float
-    real_fill: float
-    topk_precision: float
-    real_share: float
+    in_degree: np.ndarray
+    strength: np.ndarray
+    real: np.ndarray
+    out_features: int
+    actions_as_real: bool = False
 
     @property
-    def in_degree_ratio(self) -> float:
-        """``in_degree_real / in_degree_noise`` (``nan`` without noise, ``inf`` when noise columns
-        have no connection left)."""
-        if math.isnan(self.in_degree_noise):
-            return math.nan
-        return self.in_degree_real / self.in_degree_noise if self.in_degree_noise > 0 else math.inf
+    def n_observation(self) -> int:
+        """Observation columns."""
+        return int(self.real.size)
+
+    @property
+    def n_real(self) -> int:
+        """Real observation columns."""
+        return int(self.real.sum())
+
+    @property
+    def observed(self) -> np.ndarray:
+        """The in-degrees of the observation columns."""
+        return self.in_degree[: self.n_observation]
+
+
+#: a filtering metric: a function of one layer's :class:`InputColumns`, ``nan`` where undefined
+FilteringMetric = Callable[[InputColumns], float]
+#: the filtering metrics by name, in the order of logs and tables: training logs them
+#: (``sparsity/<network>/<name>``, ``topology.csv``, ``metrics.csv`` as ``<name>_<network>``), the
+#: analysis summaries and the benchmark's columns (``<name>_actor``, ``<name>_critic``) iterate it
+FILTERING_METRICS: dict[str, FilteringMetric] = {}
+
+
+def register_filtering_metric(name: str) -> Callable[[FilteringMetric], FilteringMetric]:
+    """Register a filtering metric under ``name`` (a decorator); a new metric is one such function."""
+    def register(function: FilteringMetric) -> FilteringMetric:
+        if name in FILTERING_METRICS:
+            raise ValueError(f"filtering metric {name!r} is already registered")
+        FILTERING_METRICS[name] = function
+        return function
+    return register
+
+
+@register_filtering_metric("in_degree_real")
+def _in_degree_real(columns: InputColumns) -> float:
+    """Mean in-degree of the real observation columns (Grooten et al.'s metric); with
+    ``actions_as_real``, of the real and the action columns together, as their code's
+    ``count_weights`` does."""
+    real = columns.observed[columns.real]
+    if columns.actions_as_real and columns.in_degree.size > columns.n_observation:
+        return float(np.concatenate([real, columns.in_degree[columns.n_observation:]]).mean())
+    return float(real.mean()) if real.size else math.nan
+
+
+@register_filtering_metric("in_degree_noise")
+def _in_degree_noise(columns: InputColumns) -> float:
+    """Mean in-degree of the noise columns (``nan`` without noise)."""
+    noise = columns.observed[~columns.real]
+    return float(noise.mean()) if noise.size else math.nan
+
+
+@register_filtering_metric("in_degree_ratio")
+def _in_degree_ratio(columns: InputColumns) -> float:
+    """``in_degree_real / in_degree_noise`` (``nan`` without noise, ``inf`` when noise columns have
+    no connection left)."""
+    real, noise = _in_degree_real(columns), _in_degree_noise(columns)
+    if math.isnan(noise):
+        return math.nan
+    return real / noise if noise > 0 else math.inf
+
+
+@register_filtering_metric("real_fill")
+def _real_fill(columns: InputColumns) -> float:
+    """Active connections of the real columns / their possible ones (``n_real × out_features``):
+    1.0 when every real feature is fully connected."""
+    if not columns.n_real or not columns.out_features:
+        return math.nan
+    return float(columns.observed[columns.real].sum() / (columns.n_real * columns.out_features))
+
+
+@register_filtering_metric("topk_precision")
+def _topk_precision(columns: InputColumns) -> float:
+    """Share of real features among the ``n_real`` strongest observation features (1.0: the
+    strength ranking puts every real feature first)."""
+    if not columns.n_real:
+        return math.nan
+    ranking = rank_features(columns.strength[: columns.n_observation])
+    return topk_precision_recall(ranking, columns.real, columns.n_real)[0]
+
+
+@register_filtering_metric("real_share")
+def _real_share(columns: InputColumns) -> float:
+    """Share of all the layer's connections on real columns, actions counted as real (at density d
+    and noise fraction f its ceiling is about ``(1 − f) / d``: read it with the in-degree, not
+    alone)."""
+    extra = np.ones(columns.in_degree.size - columns.n_observation, dtype=bool)
+    return share_on(columns.in_degree, np.concatenate([columns.real, extra]))
+
+
+@dataclass(frozen=True)
+class FilteringMetrics:
+    """How well one input layer has found the real features: the value of every registered metric
+    (:data:`FILTERING_METRICS`), by name; also readable as attributes (``metrics.real_share``).
+
+    :param values: metric name -> value (``nan`` where undefined)
+    """
+
+    values: Mapping[str, float]
+
+    def __getattr__(self, name: str) -> float:
+        values = self.__dict__.get("values", {})
+        if name in values:
+            return values[name]
+        raise AttributeError(f"{type(self).__name__!r} has no metric {name!r}; known: {', '.join(values)}")
 
     def as_dict(self) -> dict[str, float]:
-        """The metrics and the ratio, by name."""
-        return {**asdict(self), "in_degree_ratio": self.in_degree_ratio}
+        """The metrics by name, in the registry's order."""
+        return dict(self.values)
 
 
-#: the names :meth:`FilteringMetrics.as_dict` gives, in order
-FILTERING_KEYS = ("in_degree_real", "in_degree_noise", "in_degree_ratio", "real_fill", "topk_precision",
-                  "real_share")
+def column_filtering_metrics(columns: InputColumns) -> FilteringMetrics:
+    """Every registered filtering metric of one layer's columns."""
+    return FilteringMetrics({name: float(metric(columns)) for name, metric in FILTERING_METRICS.items()})
+
+
+#: the registered metrics' names, in order (columns ``<name>_<network>`` of logs and tables)
+FILTERING_KEYS = tuple(FILTERING_METRICS)
 
 
 def filtering_metrics(mask: torch.Tensor | np.ndarray, weight: torch.Tensor | np.ndarray,
                       real_observation: np.ndarray, actions_as_real: bool = False) -> FilteringMetrics:
-    """The filtering summary of one input layer.
+    """The filtering summary of one input layer (every registered metric).
 
     :param mask: the layer's boolean mask, shape (out_features, in_features)
     :param weight: its weight, same shape (inactive entries are ignored)
     :param real_observation: boolean over the observation columns (the first ``len`` inputs; any
         further inputs, a critic's actions, are neither real nor noise)
     :param actions_as_real: count a critic's action columns (the inputs after the observation) as
-        real in :attr:`~FilteringMetrics.in_degree_real`, as Grooten et al.'s code does
-        (``count_weights``: the mean over the real state columns and the action columns); the
-        default counts the observation's real columns only, so that actor and critics are read on
-        the same columns. Only the in-degree of the real columns (and the ratio) changes.
+        real in ``in_degree_real``, as Grooten et al.'s code does (``count_weights``: the mean over
+        the real state columns and the action columns); the default counts the observation's real
+        columns only, so that actor and critics are read on the same columns. Only the in-degree of
+        the real columns (and the ratio) changes.
     """
     real = np.asarray(real_observation, dtype=bool).reshape(-1)
     degrees = in_degree(mask).astype(np.float64)
-    n_observation = real.size
-    if degrees.size < n_observation:
-        raise ValueError(f"the layer has {degrees.size} inputs, fewer than the {n_observation} observation features")
-    observed = degrees[:n_observation]
+    if degrees.size < real.size:
+        raise ValueError(f"the layer has {degrees.size} inputs, fewer than the {real.size} observation features")
     out_features = int(np.asarray(mask.shape)[0])
-    n_real = int(real.sum())
-    noise = ~real
-    degree_real = float(observed[real].mean()) if n_real else math.nan
-    if actions_as_real and degrees.size > n_observation:
-        degree_real = float(np.concatenate([observed[real], degrees[n_observation:]]).mean())
-    degree_noise = float(observed[noise].mean()) if noise.any() else math.nan
-    fill = float(observed[real].sum() / (n_real * out_features)) if n_real and out_features else math.nan
-    if n_real:
-        ranking = rank_features(strength(weight, mask)[:n_observation])
-        precision = topk_precision_recall(ranking, real, n_real)[0]
-    else:
-        precision = math.nan
-    columns = np.concatenate([real, np.ones(degrees.size - n_observation, dtype=bool)])
-    return FilteringMetrics(degree_real, degree_noise, fill, precision, share_on(degrees, columns))
+    return column_filtering_metrics(InputColumns(degrees, strength(weight, mask), real, out_features,
+                                                 actions_as_real))

@@ -170,11 +170,11 @@ def test_real_share_is_logged_on_a_noisy_env(tiny: Callable, tmp_path: Path) -> 
     assert "sparsity/actor/real_share" in header and "sparsity/qf1/real_share" in header
 
 
-def test_scaled_strength_growth_measures_the_input_scales_before_each_update(tiny: Callable) -> None:
+def test_scaled_strength_filter_measures_the_input_scales_before_each_update(tiny: Callable) -> None:
     from sparse_rl.envs import make_env
 
     env = make_env({"id": "Pendulum-v1", "noise_fraction": 0.9, "noise_kwargs": {"std": 3.0}}, seed=0)
-    sparsity = {"preset": "anf", "algorithm": "strength_growth", "update_interval": 50}
+    sparsity = {"preset": "anf", "algorithm": "strength_filter", "update_interval": 50}
     model = SparseSAC("MlpPolicy", env, sparsity=sparsity, **tiny()).learn(300)
     actor_scale = input_layers(model.policy)["actor"].input_scale
     critic_scale = input_layers(model.policy)["qf1"].input_scale

@@ -23,7 +23,7 @@ def test_presets_follow_the_papers() -> None:
     assert resolve_sparsity("static").algorithm == "static"
     assert not resolve_sparsity("dense").is_sparse
     sf = resolve_sparsity("strength_filter")
-    assert sf.algorithm == "strength_growth" and sf.algorithm_kwargs == {"sharpness": 3.0, "exploration": 0.1}
+    assert sf.algorithm == "strength_filter" and sf.algorithm_kwargs == {"sharpness": 3.0, "exploration": 0.1}
     assert set(PRESETS) == {"anf", "static", "all_layers", "rigl", "strength_filter", "fit_input", "dense"}
 
 

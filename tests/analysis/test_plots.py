@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from sparse_rl.analysis import plots
+from sparse_rl.analysis.plots import heatmap
 
 from .conftest import synthetic_series
 
@@ -21,9 +22,9 @@ def _is_png(path: Path) -> bool:
 
 
 def _saved(figure: Figure, path: Path) -> bool:
-    """A Figure, saved by the function (given a path) and by :func:`plots.save_figure`."""
-    assert isinstance(figure, Figure) and _is_png(path)
-    return _is_png(plots.save_figure(figure, path.with_name("again_" + path.name)))
+    """A Figure that :func:`plots.save_figure` writes (parent directories made)."""
+    assert isinstance(figure, Figure)
+    return _is_png(plots.save_figure(figure, path.parent / "figures" / path.name))
 
 
 def test_heatmap_rows_put_real_features_first_and_bin_the_noise() -> None:
@@ -35,7 +36,7 @@ def test_heatmap_rows_put_real_features_first_and_bin_the_noise() -> None:
     groups = [row.group for row in rows]
     assert groups[:17] == ["real"] * 17 and groups[-2:] == ["action", "action"]
     noise = [row for row in rows if row.group == "noise"]
-    assert len(noise) == plots.BINNED_ROWS and sum(row.columns.size for row in noise) == n_obs - 17
+    assert len(noise) == heatmap.BINNED_ROWS and sum(row.columns.size for row in noise) == n_obs - 17
     # binned in index order (sorting by final value would draw a gradient that is only noise's order statistics)
     assert np.concatenate([row.columns for row in noise]).tolist() == list(range(17, n_obs))
     assert noise[0].label.startswith("noise ×1683") and not noise[1].label
@@ -55,9 +56,9 @@ def test_heatmap_rows_of_a_permuted_run() -> None:
 def test_series_plots_with_many_features(tmp_path: Path, permute_at: int | None) -> None:
     series = synthetic_series(permute_at=permute_at)
     step = series.permutation_step()
-    share = plots.plot_real_share(series, tmp_path / "share.png", step, title="synthetic")
+    share = plots.plot_real_share(series, step, title="synthetic")
     assert _saved(share, tmp_path / "share.png")
-    heatmap = plots.plot_connectivity_heatmap(series, tmp_path / "heat.png", step, title="synthetic")
+    heatmap = plots.plot_connectivity_heatmap(series, step, title="synthetic")
     assert _saved(heatmap, tmp_path / "heat.png") and heatmap.get_suptitle() == "synthetic"
     first_step = float(series.env_steps[0])
     assert all(ax.get_xlim()[0] == first_step >= 0 for ax in heatmap.axes if ax.get_label() != "<colorbar>")
@@ -70,26 +71,26 @@ def test_feature_plots_of_the_last_snapshot(tmp_path: Path) -> None:
     series = synthetic_series(n_obs=40, n_real=4)
     last = series.snapshots[-1].networks
     former = series.snapshots[0].real_mask
-    degree = plots.plot_feature_values(last, tmp_path / "degree.png", "in_degree", "env step 1100", former)
+    degree = plots.plot_feature_values(last, "in_degree", "env step 1100", former)
     assert _saved(degree, tmp_path / "degree.png")
-    assert _saved(plots.plot_feature_values(last, tmp_path / "strength.png", "strength", "env step 1100"),
+    assert _saved(plots.plot_feature_values(last, "strength", "env step 1100"),
                   tmp_path / "strength.png")
     dense = {name: conn.__class__(name, conn.strength, None, conn.out_features, conn.n_observation, conn.real_mask)
              for name, conn in last.items()}
     with pytest.raises(ValueError, match="no sparse input layer"):
-        plots.plot_feature_values(dense, tmp_path / "x.png", "in_degree")
+        plots.plot_feature_values(dense, "in_degree")
     assert plots.pct(0.00176) == "0.176%"
 
 
 def test_many_inputs_show_the_real_features_apart(tmp_path: Path) -> None:
     series = synthetic_series(n_obs=1500, n_real=3, permute_at=None)
     last = series.snapshots[-1].networks
-    figure = plots.plot_feature_values(last, None, "in_degree")
+    figure = plots.plot_feature_values(last, "in_degree")
     zoom = [ax for ax in figure.axes if ax.get_title().startswith("real features")]
     assert len(zoom) == len(last)  # one per network, beside its 1,500 stems
     labels = [tick.get_text() for tick in zoom[0].get_xticklabels()]
     assert labels == ["0", "1", "2"]
-    few = plots.plot_feature_values(synthetic_series(n_obs=40, n_real=4).snapshots[-1].networks, None)
+    few = plots.plot_feature_values(synthetic_series(n_obs=40, n_real=4).snapshots[-1].networks)
     assert not any(ax.get_title().startswith("real features") for ax in few.axes)
 
 
@@ -113,3 +114,10 @@ def test_importing_the_plots_chooses_no_backend_and_opens_no_pyplot_figure() -> 
     env = {k: v for k, v in __import__("os").environ.items() if k != "MPLBACKEND"}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert done.stdout.split() == ["None", "False"]
+
+
+def test_the_plots_are_importable_from_the_analysis_package() -> None:
+    from sparse_rl.analysis import plot_feature_values, plot_real_share, save_figure
+
+    assert plot_real_share is plots.plot_real_share and plot_feature_values is plots.plot_feature_values
+    assert save_figure is plots.save_figure

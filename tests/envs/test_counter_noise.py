@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 import pytest
 
-from sparse_rl.envs.counter_noise import counter_noise, counter_noise_numpy, native_counter_noise
 from sparse_rl.envs.noise import (
     CounterNoise,
     IndexedNoise,
     NoiseDistribution,
     NormalNoise,
-    TableNoise,
     UniformNoise,
     check_noise_generator,
     make_noise_stream,
 )
+from sparse_rl.envs.noise.counter import counter_noise, counter_noise_numpy, native_counter_noise
 
 
 def max_shifted_correlation(samples: np.ndarray, min_overlap: int) -> float:
@@ -28,7 +26,7 @@ def max_shifted_correlation(samples: np.ndarray, min_overlap: int) -> float:
 
     For i.i.d. N(0, 1) rows each z is a sum of ``overlap`` independent products of unit variance,
     ≈ N(0, 1) at the overlaps used here (≥ 256 terms). Two rows that share a shifted run of
-    numbers, as the table noise's overlapping windows do, give z ≈ ρ √overlap (≥ 8 at ρ = 0.5).
+    numbers (windows cut from one shared table) give z ≈ ρ √overlap (≥ 8 at ρ = 0.5).
     """
     rows, size = samples.shape
     fft_size = 1 << (2 * size - 1).bit_length()
@@ -59,11 +57,14 @@ def test_counter_noise_is_independent_across_every_pair_and_shift() -> None:
     assert max_shifted_correlation(samples.astype(np.float64), MIN_OVERLAP) < BOUND
 
 
-def test_the_same_test_flags_the_table_noise() -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        stream = TableNoise(NormalNoise(), N_FEATURES, noise_seed=11)
-    samples = stream.many(np.arange(N_OBSERVATIONS) * 7919 + 3).astype(np.float64)
+def test_the_same_test_flags_rows_that_share_shifted_windows() -> None:
+    # rows cut from two shared tables at random offsets, (A[a:] + B[b:]) / √2: a pair whose windows
+    # overlap in one table correlates at 0.5
+    rng = np.random.default_rng(11)
+    tables = rng.standard_normal((2, 4 * N_FEATURES))
+    offsets = rng.integers(0, 3 * N_FEATURES, (2, N_OBSERVATIONS))
+    samples = np.stack([(tables[0, a : a + N_FEATURES] + tables[1, b : b + N_FEATURES]) / math.sqrt(2.0)
+                        for a, b in offsets.T])
     assert max_shifted_correlation(samples, MIN_OVERLAP) > BOUND
 
 
@@ -118,7 +119,7 @@ def test_writes_into_strided_rows_and_falls_back_without_native(monkeypatch: pyt
     expected = stream.many([3, 9, 1, 0, 2, 7])
     np.testing.assert_array_equal(batch[:, 3:], expected)
     assert not batch[:, :3].any()
-    monkeypatch.setattr("sparse_rl.envs.counter_noise.native_counter_noise", lambda: None)
+    monkeypatch.setattr("sparse_rl.envs.noise.counter.native_counter_noise", lambda: None)
     np.testing.assert_array_equal(stream.many([3, 9, 1, 0, 2, 7]), expected)
 
 
@@ -144,8 +145,6 @@ def test_auto_generator_and_errors() -> None:
     assert isinstance(make_noise_stream("auto", LaplaceNoise(), 3, 0), IndexedNoise)
     with pytest.raises(ValueError, match="no standard form for the 'counter' noise generator"):
         check_noise_generator("counter", LaplaceNoise())
-    with pytest.warns(DeprecationWarning, match="correlated"):
-        TableNoise(NormalNoise(), 4, 0)
 
 
 @pytest.mark.parametrize("stream", [CounterNoise(NormalNoise(2.0), 1683, noise_seed=4),
@@ -164,7 +163,7 @@ def test_feature_major_noise_is_the_transpose_of_the_rows(stream: CounterNoise, 
     np.testing.assert_array_equal(padded[2:, :100].view(np.uint32), rows.T.view(np.uint32))
     assert np.isnan(padded[:2]).all() and np.isnan(padded[:, 100:]).all()  # nothing written outside
     if native_counter_noise() is not None and isinstance(stream, CounterNoise):  # the numpy path: the same bits
-        monkeypatch.setattr("sparse_rl.envs.counter_noise.native_counter_noise", lambda: None)
+        monkeypatch.setattr("sparse_rl.envs.noise.counter.native_counter_noise", lambda: None)
         again = np.empty((stream.size, 100), dtype=np.float32)
         np.testing.assert_array_equal(stream.many_feature_major(indices, again), rows.T)
 

@@ -143,3 +143,5 @@ def test_noise_generator_in_the_config() -> None:
     assert make_env({"id": "Pendulum-v1", "n_noise": 4}, seed=0).get_wrapper_attr("noise_generator") == "counter"
     with pytest.raises(ValueError, match="noise_generator: unknown noise generator"):
         EnvConfig(id="Pendulum-v1", n_noise=4, noise_generator="fast")
+    with pytest.raises(ValueError, match="noise_generator: the 'table' noise generator was removed.*older version"):
+        EnvConfig(id="Pendulum-v1", n_noise=4, noise_generator="table")  # a config saved by an older version

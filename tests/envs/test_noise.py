@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import math
-import pickle
 
 import numpy as np
 import pytest
 
-from sparse_rl.envs import distributions as noise_module  # where the registry lives
 from sparse_rl.envs.noise import (
     NOISE_DISTRIBUTIONS,
+    CounterNoise,
     IndexedNoise,
     NoiseDistribution,
     NormalNoise,
-    TableNoise,
     UniformNoise,
     check_noise_generator,
     check_seed,
@@ -24,6 +22,7 @@ from sparse_rl.envs.noise import (
     random_noise_seed,
     register_noise_distribution,
 )
+from sparse_rl.envs.noise import distributions as noise_module  # where the registry lives
 
 
 def test_registry_has_the_documented_kinds() -> None:
@@ -186,58 +185,15 @@ def test_indexed_noise_rejects_bad_arguments() -> None:
     assert IndexedNoise(NormalNoise(), 0, noise_seed=0)(5).shape == (0,)
 
 
-# --------------------------------------------------------------------------------------------------
-# the table stream (deprecated: kept so that runs made with it resume with the same noise)
-
-pytestmark = pytest.mark.filterwarnings("ignore:noise_generator='table':DeprecationWarning")
-
-
-def test_table_noise_is_pure_order_free_and_seeded() -> None:
-    stream = TableNoise(NormalNoise(), 300, noise_seed=5)
-    forward = [stream(k) for k in range(30)]
-    np.testing.assert_array_equal(stream.many(np.arange(30)[::-1])[::-1], np.stack(forward))
-    np.testing.assert_array_equal(TableNoise(NormalNoise(), 300, noise_seed=5).many(range(30)), np.stack(forward))
-    assert forward[0].dtype == np.float32 and forward[0].shape == (300,)
-    assert not np.array_equal(forward[0], forward[1])
-    assert not np.array_equal(TableNoise(NormalNoise(), 300, noise_seed=6)(0), forward[0])
-    huge = 2**64 - 1
-    np.testing.assert_array_equal(stream(huge), stream.many(np.array([huge], dtype=np.uint64))[0])
-
-
-@pytest.mark.parametrize("std", [1.0, 2.5])
-def test_table_noise_moments_and_no_correlations(std: float) -> None:
-    samples = TableNoise(NormalNoise(std=std), 200, noise_seed=0).many(range(5000)).astype(np.float64)
-    assert abs(samples.mean()) < 0.01 * std
-    assert samples.std() == pytest.approx(std, rel=0.01)
-    # a feature over time (lag 1), and neighbouring features within an observation
-    lag = np.corrcoef(samples[:-1].ravel(), samples[1:].ravel())[0, 1]
-    neighbours = np.corrcoef(samples[:, :-1].ravel(), samples[:, 1:].ravel())[0, 1]
-    same_feature = np.mean([abs(np.corrcoef(samples[:-1, j], samples[1:, j])[0, 1]) for j in range(0, 200, 20)])
-    assert abs(lag) < 0.01 and abs(neighbours) < 0.01 and same_feature < 0.03
-    # ≈ 4% of N(0, 1) mass beyond 2σ on each side, as for i.i.d. normal samples
-    assert np.mean(np.abs(samples) > 2 * std) == pytest.approx(0.0455, abs=0.003)
-
-
-def test_table_noise_uniform_stays_in_bounds() -> None:
-    samples = TableNoise(UniformNoise(-2.0, 3.0), 100, noise_seed=1).many(range(4000))
-    assert samples.min() >= -2.0 and samples.max() <= 3.0
-    assert samples.mean() == pytest.approx(0.5, abs=0.02)
-    assert samples.std() == pytest.approx(5 / math.sqrt(12), rel=0.02)
-
-
-def test_table_noise_pickles_without_its_tables() -> None:
-    stream = TableNoise(NormalNoise(), 50, noise_seed=3)
-    expected = stream.many(range(10))
-    payload = pickle.dumps(stream)
-    assert len(payload) < 10_000  # the 2 × 16 MiB tables are drawn again from the seed
-    np.testing.assert_array_equal(pickle.loads(payload).many(range(10)), expected)
-
-
 def test_noise_generators_by_name_and_their_errors() -> None:
-    assert isinstance(make_noise_stream("table", NormalNoise(), 4, 0), TableNoise)
+    assert isinstance(make_noise_stream("counter", NormalNoise(), 4, 0), CounterNoise)
     assert isinstance(make_noise_stream("philox", NormalNoise(), 4, 0), IndexedNoise)
-    with pytest.raises(ValueError, match="unknown noise generator 'tabel'.*did you mean 'table'.*auto.*philox"):
-        make_noise_stream("tabel", NormalNoise(), 4, 0)
+    with pytest.raises(ValueError, match="unknown noise generator 'filox'.*did you mean 'philox'.*auto.*counter"):
+        make_noise_stream("filox", NormalNoise(), 4, 0)
+    # a config or checkpoint of an older version that names the removed generator
+    with pytest.raises(ValueError, match="'table' noise generator was removed.*made by an older version of "
+                                         "sparse_rl.*use noise_generator: auto"):
+        check_noise_generator("table", NormalNoise())
 
     class LaplaceNoise(NoiseDistribution):
         name = "laplace_test"
@@ -245,13 +201,12 @@ def test_noise_generators_by_name_and_their_errors() -> None:
         def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
             return rng.laplace(size=size).astype(np.float32)
 
-    with pytest.raises(ValueError, match="does not support the 'table' noise generator; use noise_generator='philox'"):
-        check_noise_generator("table", LaplaceNoise())
+    with pytest.raises(ValueError, match="no standard form for the 'counter' noise generator; use .*'philox'"):
+        check_noise_generator("counter", LaplaceNoise())
     assert check_noise_generator("philox", LaplaceNoise()) == "philox"
 
 
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")
-@pytest.mark.parametrize("stream_class", [TableNoise, IndexedNoise])
+@pytest.mark.parametrize("stream_class", [CounterNoise, IndexedNoise])
 def test_many_writes_into_a_given_array(stream_class: type) -> None:
     stream = stream_class(NormalNoise(), 40, noise_seed=2)
     batch = np.zeros((6, 43), dtype=np.float32)

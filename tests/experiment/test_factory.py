@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sparse_rl.envs.streams import derive_noise_seed
+from sparse_rl.envs.noise.streams import derive_noise_seed
 from sparse_rl.experiment.config import load_config
 from sparse_rl.experiment.factory import build_env
 

@@ -49,3 +49,31 @@ def test_filtering_metrics_without_noise_and_with_a_weak_real_feature() -> None:
     assert weak_real.topk_precision == 0.0 and weak_real.in_degree_ratio == 1.0
     with pytest.raises(ValueError, match="fewer than the 4 observation features"):
         filtering_metrics(mask, mask, np.array([True, False, False, False]))
+
+
+def test_a_registered_metric_is_in_every_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sparse_rl.sparse import connectivity
+
+    monkeypatch.setattr(connectivity, "FILTERING_METRICS", dict(connectivity.FILTERING_METRICS))
+    connectivity.register_filtering_metric("max_in_degree_noise")(
+        lambda columns: float(columns.observed[~columns.real].max()))
+    with pytest.raises(ValueError, match="already registered"):
+        connectivity.register_filtering_metric("real_share")(lambda columns: 0.0)
+    mask = np.array([[1, 1, 0], [1, 0, 1]], dtype=bool)
+    metrics = filtering_metrics(mask, mask.astype(float), np.array([True, False, False]))
+    assert metrics.max_in_degree_noise == 1.0 and list(metrics.as_dict())[-1] == "max_in_degree_noise"
+    with pytest.raises(AttributeError, match="no metric 'nonexistent'"):
+        metrics.nonexistent  # noqa: B018
+
+
+def test_the_analysis_summary_carries_every_registered_metric() -> None:
+    from sparse_rl.analysis.metrics import FeatureConnectivity
+
+    mask = np.array([[1, 1, 0, 1], [1, 0, 0, 1]], dtype=bool)
+    weight = mask * np.array([0.5, 2.0, 0.0, 1.0])
+    real = np.array([True, False, False])
+    conn = FeatureConnectivity("qf0", weight.sum(axis=0).astype(np.float32), mask.sum(axis=0), 2, 3, real)
+    summary = conn.summary()
+    assert all(key in summary for key in FILTERING_KEYS)
+    assert {key: summary[key] for key in FILTERING_KEYS} == pytest.approx(
+        filtering_metrics(mask, weight, real).as_dict(), nan_ok=True)

@@ -94,20 +94,6 @@ class NoiseDistribution(ABC):
         """The (low, high) range of the samples, for the observation space: unbounded by default."""
         return (-math.inf, math.inf)
 
-    def table_values(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        """Draw the values of one table of :class:`TableNoise` (float32, shape ``(size,)``).
-
-        A kind that supports the ``table`` generator overrides this and :meth:`combine`.
-        """
-        raise NotImplementedError(f"the {self.name!r} noise does not support the 'table' noise generator; "
-                                  "use noise_generator='philox'")
-
-    def combine(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
-        """Make samples of this distribution from two independent arrays of :meth:`table_values`
-        (float32, same shape); may write into ``first`` and return it."""
-        raise NotImplementedError(f"the {self.name!r} noise does not support the 'table' noise generator; "
-                                  "use noise_generator='philox'")
-
     @property
     def params(self) -> dict[str, float]:
         """The constructor parameters, by name (what :func:`make_noise_distribution` takes)."""
@@ -159,16 +145,6 @@ class NormalNoise(NoiseDistribution):
             samples *= np.float32(self.std)
         return samples
 
-    def table_values(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        """Standard normal table values."""
-        return rng.standard_normal(size, dtype=np.float32)
-
-    def combine(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
-        """``(a + b) · std / √2``: the sum of two independent N(0, 1) is N(0, 2). Writes into ``first``."""
-        out = np.add(first, second, out=first)
-        out *= np.float32(self.std / math.sqrt(2.0))
-        return out
-
 
 @register_noise_distribution
 class UniformNoise(NoiseDistribution):
@@ -197,19 +173,6 @@ class UniformNoise(NoiseDistribution):
         """``size`` float32 samples of ``U(low, high)`` (drawn in float64, then rounded, so that
         they stay inside the float32 bounds)."""
         return (self.low + (self.high - self.low) * rng.random(size)).astype(np.float32)
-
-    def table_values(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        """U(0, 1) table values."""
-        return rng.random(size, dtype=np.float32)
-
-    def combine(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
-        """``low + (high − low) · frac(a + b)``: the sum modulo 1 of two independent U(0, 1) is
-        U(0, 1); clipped to the float32 bounds after rounding. Writes into ``first``."""
-        unit = np.add(first, second, out=first)
-        unit -= np.floor(unit)
-        unit *= np.float32(self.high - self.low)
-        unit += np.float32(self.low)
-        return np.clip(unit, np.float32(self.low), np.float32(self.high), out=unit)
 
     @property
     def bounds(self) -> tuple[float, float]:

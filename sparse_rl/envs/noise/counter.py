@@ -13,7 +13,7 @@ function, Steele et al., OOPSLA 2014): observation ``k`` owns the SplitMix64 str
 
 ``ln``, ``cos`` and ``sin`` are polynomials (Cephes' ``logf``, ``sinf``, ``cosf`` coefficients)
 evaluated with float32 additions and multiplications only, in a fixed order. The native kernel
-(``noise_kernels.c``, compiled on first use like the csr kernels, with ``-ffp-contract=off``) and
+(``counter_kernels.c``, compiled on first use like the csr kernels, with ``-ffp-contract=off``) and
 the numpy version below therefore give the same bits (tested), on any machine: a run resumed where
 no C compiler exists regenerates the same noise. The native kernel is ≈10× faster; see
 ``docs/performance.md`` for the cost per sampled batch.
@@ -41,7 +41,7 @@ __all__ = ["KINDS", "counter_noise", "counter_noise_feature_major", "counter_noi
 
 #: what the function draws, by name: the kernel's ``kind`` code
 KINDS = {"normal": 0, "uniform": 1}
-SOURCE = Path(__file__).with_name("noise_kernels.c")
+SOURCE = Path(__file__).with_name("counter_kernels.c")
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _F = np.float32
 _TWO_POW_M24 = _F(2.0**-24)
@@ -57,6 +57,7 @@ _SQRT_HALF, _LN2_LOW, _LN2_HIGH = _F(0.707106781186547524), _F(-2.12194440e-4), 
 
 
 def _mix64(z: np.ndarray) -> np.ndarray:
+    """SplitMix64's output function: a bijective 64-bit mixer (Steele et al., OOPSLA 2014)."""
     z = (z ^ (z >> np.uint64(30))) * _MIX_MULTIPLIERS[0]
     z = (z ^ (z >> np.uint64(27))) * _MIX_MULTIPLIERS[1]
     return z ^ (z >> np.uint64(31))

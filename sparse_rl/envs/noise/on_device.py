@@ -1,4 +1,4 @@
-"""The counter-based noise of :mod:`sparse_rl.envs.counter_noise` made with torch operations on any
+"""The counter-based noise of :mod:`sparse_rl.envs.noise.counter` made with torch operations on any
 device: the same bits as the native kernel and the numpy version, so that a replay buffer on a GPU
 regenerates its noise there from the stored indices and never copies noise across the bus.
 
@@ -36,7 +36,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from sparse_rl.envs.counter_noise import (
+from sparse_rl.envs.noise.counter import (
     _COS_POLY,
     _GOLDEN,
     _LN2_HIGH,
@@ -49,8 +49,8 @@ from sparse_rl.envs.counter_noise import (
     _TWO_POW_M24,
     KINDS,
 )
-from sparse_rl.envs.distributions import NoiseDistribution, NormalNoise, UniformNoise
-from sparse_rl.envs.streams import CounterNoise, NoiseStream
+from sparse_rl.envs.noise.distributions import NoiseDistribution, NormalNoise, UniformNoise
+from sparse_rl.envs.noise.streams import CounterNoise, NoiseStream
 
 __all__ = ["TORCH_FROM_STANDARD", "counter_noise_torch", "indices_tensor", "stream_noise_torch",
            "supports_torch_noise"]
@@ -165,7 +165,7 @@ def indices_tensor(indices: Indices, device: torch.device | str | None = None) -
 def counter_noise_torch(key: int, indices: Indices, size: int, kind: str,
                         out: torch.Tensor | None = None, feature_major: bool = False,
                         device: torch.device | str | None = None) -> torch.Tensor:
-    """:func:`~sparse_rl.envs.counter_noise.counter_noise` (the same bits) computed with torch
+    """:func:`~sparse_rl.envs.noise.counter.counter_noise` (the same bits) computed with torch
     operations on the device of ``out``, else ``device``, else that of ``indices`` (a tensor; a
     numpy array is on the CPU).
 
@@ -173,7 +173,7 @@ def counter_noise_torch(key: int, indices: Indices, size: int, kind: str,
     :param indices: observation indices in ``[0, 2^64)``: a numpy integer array or an int64 tensor
         holding them in two's complement (see :func:`indices_tensor`)
     :param size: features per observation
-    :param kind: a key of :data:`~sparse_rl.envs.counter_noise.KINDS`
+    :param kind: a key of :data:`~sparse_rl.envs.noise.counter.KINDS`
     :param out: where to write (float32, any strides): ``len(indices)`` × ``size``, or ``size`` ×
         ``len(indices)`` with ``feature_major``
     :param feature_major: ``out[j, i]`` is feature ``j`` of ``indices[i]``

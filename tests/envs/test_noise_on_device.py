@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from sparse_rl.envs import counter_noise as numpy_noise
-from sparse_rl.envs import torch_noise
-from sparse_rl.envs.counter_noise import counter_noise, counter_noise_feature_major, counter_noise_numpy
 from sparse_rl.envs.noise import CounterNoise, IndexedNoise, NormalNoise, UniformNoise
-from sparse_rl.envs.torch_noise import (
+from sparse_rl.envs.noise import on_device as torch_noise
+from sparse_rl.envs.noise.counter import counter_noise, counter_noise_feature_major, counter_noise_numpy
+from sparse_rl.envs.noise.on_device import (
     counter_noise_torch,
     indices_tensor,
     stream_noise_torch,

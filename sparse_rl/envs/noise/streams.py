@@ -1,20 +1,18 @@
 """The regenerable noise streams of the extremely noisy environments: *how* the noise of the
-``k``-th observation is made a pure function of ``(noise_seed, k)`` (``counter``, ``philox``, the
-deprecated ``table``), the noise seeds, and the generator registry. See :mod:`sparse_rl.envs.noise`.
+``k``-th observation is made a pure function of ``(noise_seed, k)`` (``counter``, ``philox``), the
+noise seeds, and the generator registry. See :mod:`sparse_rl.envs.noise`.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterable
-from typing import Any
 
 import numpy as np
 
 from sparse_rl._util.validation import unknown_choice
-from sparse_rl.envs.counter_noise import KINDS as COUNTER_KINDS
-from sparse_rl.envs.counter_noise import counter_noise, counter_noise_feature_major
-from sparse_rl.envs.distributions import NoiseDistribution, check_non_negative_int, check_seed
+from sparse_rl.envs.noise.counter import KINDS as COUNTER_KINDS
+from sparse_rl.envs.noise.counter import counter_noise, counter_noise_feature_major
+from sparse_rl.envs.noise.distributions import NoiseDistribution, check_non_negative_int, check_seed
 
 #: spawn key that separates the noise streams from every other stream seeded by the same number
 #: (gymnasium's ``np_random``, SB3's seeding): ``b"ENE"`` as an integer.
@@ -164,118 +162,12 @@ class IndexedNoise(NoiseStream):
         return out
 
 
-
-#: spawn keys of the table stream's two tables and two offset hashes
-_TABLE_SPAWN_KEYS = (0x454E45_10, 0x454E45_11)
-_OFFSET_SPAWN_KEY = 0x454E45_12
-#: the smallest table length (2**22 values, 16 MiB each); a table is at least 4× the noise size
-TABLE_LENGTH = 2**22
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-
-
 def _check_out(out: np.ndarray | None, rows: int, size: int) -> np.ndarray:
     if out is None:
         return np.empty((rows, size), dtype=np.float32)
     if out.shape != (rows, size) or out.dtype != np.float32:
         raise ValueError(f"out must be a float32 array of shape {(rows, size)}, got {out.dtype} {out.shape}")
     return out
-
-
-def _mix64(z: np.ndarray) -> np.ndarray:
-    """SplitMix64's output function: a bijective 64-bit mixer (Steele et al., OOPSLA 2014)."""
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
-
-class TableNoise(NoiseStream):
-    """**Deprecated: its observations are correlated.** Kept so that runs made with it (the default
-    before 2026-11-29) resume with the same noise; new runs get :class:`CounterNoise`.
-
-    Two observations whose windows into the first table overlap get shifted copies of the same
-    numbers: among 20,000 observations at 1,683 noise features, most have such a neighbour, and
-    the overlapping parts correlate at 0.5 (i.i.d. noise: 0). ``tests/envs/test_noise.py`` shows
-    the all-pairs, all-shifts test flagging it.
-
-    ``noise(k)`` is a pure function of ``(noise_seed, k)``, made from two fixed random tables
-    instead of a fresh draw per index.
-
-    Two tables ``A`` and ``B`` of ``L ≥ max(2**22, 4·size)`` i.i.d. values are drawn once from the
-    noise seed; index ``k`` gets two offsets ``a(k), b(k)`` from a counter-based 64-bit hash of
-    ``k`` (SplitMix64's mixer keyed by the seed), and its noise is
-    ``distribution.combine(A[a : a + size], B[b : b + size])`` (for the normal distribution
-    ``(A + B) · std/√2``). Regenerating a batch of indices is then two contiguous copies per
-    index, ≈10× faster than drawing the numbers again (:class:`IndexedNoise`), which matters
-    when a replay buffer rebuilds 2 × 256 observations of thousands of noise features at every
-    gradient step.
-
-    Its docstring used to say that two observations share entries only where their windows
-    overlap in both tables; overlapping in one table is enough for a correlation of 0.5.
-
-    :param distribution: what to draw (must implement ``table_values`` and ``combine``)
-    :param size: number of samples per index
-    :param noise_seed: an integer >= 0
-    """
-
-    def __init__(self, distribution: NoiseDistribution, size: int, noise_seed: int) -> None:
-        super().__init__(distribution, size, noise_seed)
-        warnings.warn("noise_generator='table' gives correlated observations and is kept only to resume runs "
-                      "made with it; use the default ('auto': counter-based i.i.d. noise)", DeprecationWarning,
-                      stacklevel=3)
-        self.length = max(TABLE_LENGTH, 4 * self.size)
-        keys = np.random.SeedSequence(self.noise_seed, spawn_key=(_OFFSET_SPAWN_KEY,)).generate_state(2, np.uint64)
-        self._offset_keys = (np.uint64(keys[0]), np.uint64(keys[1]))
-        self._tables: tuple[np.ndarray, np.ndarray] | None = None
-        self.tables()  # fail now, not at the first draw, if the distribution has no tables
-
-    def tables(self) -> tuple[np.ndarray, np.ndarray]:
-        """The two tables (drawn on first use; not pickled, drawn again from the seed)."""
-        if self._tables is None:
-            tables = []
-            for spawn_key in _TABLE_SPAWN_KEYS:
-                rng = np.random.Generator(np.random.Philox(np.random.SeedSequence(self.noise_seed,
-                                                                                  spawn_key=(spawn_key,))))
-                tables.append(self.distribution.table_values(rng, self.length + self.size))
-            self._tables = (tables[0], tables[1])
-        return self._tables
-
-    def offsets(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The two table offsets of each index (each in ``[0, L)``)."""
-        counters = (np.asarray(indices, dtype=np.uint64) + np.uint64(1)) * _GOLDEN
-        first = _mix64(counters ^ self._offset_keys[0]) % np.uint64(self.length)
-        second = _mix64(counters ^ self._offset_keys[1]) % np.uint64(self.length)
-        return first.astype(np.int64), second.astype(np.int64)
-
-    def __call__(self, index: int) -> np.ndarray:
-        """The noise of index ``index`` (an integer in ``[0, 2**64)``): float32, shape ``(size,)``."""
-        return self.many([self.check_index(index)])[0]
-
-    def many(self, indices: Iterable[int] | np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """The noise of several indices, stacked: float32, shape ``(len(indices), size)``, written
-        into ``out`` when given (e.g. the noise columns of a batch of observations)."""
-        indices = np.asarray(list(indices) if not isinstance(indices, np.ndarray) else indices)
-        if indices.size and (indices.min() < 0 if indices.dtype.kind == "i" else False):
-            raise ValueError("indices must be >= 0")
-        windows_a = _check_out(out, indices.size, self.size)
-        if self.size == 0:
-            return windows_a
-        first, second = self.offsets(indices.reshape(-1))
-        table_a, table_b = self.tables()
-        windows_b = np.empty((first.size, self.size), dtype=table_b.dtype)
-        # One contiguous copy per index: faster than fancy indexing into a sliding-window view.
-        for row, (start_a, start_b) in enumerate(zip(first.tolist(), second.tolist())):
-            windows_a[row] = table_a[start_a : start_a + self.size]
-            windows_b[row] = table_b[start_b : start_b + self.size]
-        combined = self.distribution.combine(windows_a, windows_b)
-        if combined is not windows_a:  # a distribution that does not work in place
-            windows_a[...] = combined
-        return windows_a
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_tables"] = None  # 2 × 16+ MiB of derived data: drawn again from the seed
-        return state
-
 
 
 class CounterNoise(NoiseStream):
@@ -285,11 +177,10 @@ class CounterNoise(NoiseStream):
     Each observation index ``k`` owns a SplitMix64 stream keyed by the noise seed; its words are
     turned into standard normal (Box–Muller) or uniform variates, then mapped by the
     distribution's :meth:`~NoiseDistribution.from_standard` (``std · z`` for ``normal``). The exact
-    definition is in :mod:`sparse_rl.envs.counter_noise`. Every number is fresh: nothing is shared
-    between observations or features (tested over all pairs and shifts), unlike
-    :class:`TableNoise`. A native kernel regenerates a batch (512 observations × 1,683 features)
-    in about half the time :class:`TableNoise` took (``docs/performance.md``); without a C
-    compiler numpy computes the same bits, slower.
+    definition is in :mod:`sparse_rl.envs.noise.counter`. Every number is fresh: nothing is shared
+    between observations or features (tested over all pairs and shifts). A native kernel
+    regenerates a batch of 512 observations × 1,683 features in about 1 ms
+    (``docs/performance.md``); without a C compiler numpy computes the same bits, slower.
 
     The normal variates are cut at ``|z| ≤ 5.77`` (probability 8·10⁻⁹ beyond) and the uniform
     ones lie on a grid of ``2^-24``: float32 noise features lose nothing that matters.
@@ -325,7 +216,7 @@ class CounterNoise(NoiseStream):
     def many_feature_major(self, indices: np.ndarray, out: np.ndarray) -> np.ndarray:
         """:meth:`many` written feature-major (``out[j, i]``: feature ``j`` of ``indices[i]``) by the
         native kernel directly, with no row-major batch and no transposing copy (threaded like
-        :func:`~sparse_rl.envs.counter_noise.counter_noise`)."""
+        :func:`~sparse_rl.envs.noise.counter.counter_noise`)."""
         indices = np.asarray(indices)
         if indices.size and indices.dtype.kind == "i" and indices.min() < 0:
             raise ValueError("indices must be >= 0")
@@ -345,18 +236,24 @@ class CounterNoise(NoiseStream):
 
 #: the regenerable noise streams, by the name ``NoisyObservation(noise_generator=...)`` takes
 #: (``auto``, the default, picks ``counter`` where the distribution allows it, else ``philox``)
-NOISE_GENERATORS: dict[str, type[NoiseStream]] = {"counter": CounterNoise, "philox": IndexedNoise,
-                                                  "table": TableNoise}
+NOISE_GENERATORS: dict[str, type[NoiseStream]] = {"counter": CounterNoise, "philox": IndexedNoise}
 AUTO_GENERATOR = "auto"
+#: generators that older versions of sparse_rl had, with why they are gone
+REMOVED_GENERATORS = {"table": "its observations were correlated (windows cut from two fixed tables)"}
 
 
 def check_noise_generator(generator: str, distribution: NoiseDistribution) -> str:
     """The noise generator that ``generator`` names for ``distribution``: ``auto`` resolves to
     ``counter`` (i.i.d., fast) when the distribution has a standard form, else ``philox``.
 
-    :raises ValueError: for an unknown generator (listing the known ones), or ``counter`` /
-        ``table`` with a distribution that has no such form
+    :raises ValueError: for an unknown or removed generator (listing the known ones), or ``counter``
+        with a distribution that has no standard form
     """
+    if generator in REMOVED_GENERATORS:
+        raise ValueError(f"the {generator!r} noise generator was removed ({REMOVED_GENERATORS[generator]}): "
+                         "this config or checkpoint was made by an older version of sparse_rl, and its noise "
+                         "cannot be regenerated; use noise_generator: auto (counter-based i.i.d. noise) and "
+                         "train it again")
     if generator == AUTO_GENERATOR:
         return "counter" if distribution.standard in COUNTER_KINDS else "philox"
     if generator not in NOISE_GENERATORS:
@@ -364,18 +261,13 @@ def check_noise_generator(generator: str, distribution: NoiseDistribution) -> st
     if generator == "counter" and distribution.standard not in COUNTER_KINDS:
         raise ValueError(f"the {distribution.name!r} noise has no standard form for the 'counter' noise "
                          "generator; use noise_generator='philox'")
-    if generator == "table":
-        try:
-            distribution.table_values(np.random.default_rng(0), 0)
-        except NotImplementedError as error:
-            raise ValueError(str(error)) from error
     return generator
 
 
 def make_noise_stream(generator: str, distribution: NoiseDistribution, size: int,
                       noise_seed: int) -> NoiseStream:
     """The regenerable noise stream named ``generator`` (``auto``: ``counter`` where the
-    distribution allows, else ``philox``; ``table``: deprecated, correlated).
+    distribution allows, else ``philox``).
 
     :raises ValueError: for an unknown generator, or a distribution the generator cannot draw
     """
