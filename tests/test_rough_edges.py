@@ -389,7 +389,7 @@ def test_a_full_disk_when_the_run_directory_is_made_exits_4_and_leaves_nothing(
         monkeypatch: pytest.MonkeyPatch) -> None:
     import errno
 
-    import sparse_rl.experiment.rundir as rundir
+    import sparse_rl._util.rundir as rundir
 
     def full(config: Any, run_dir: Path) -> None:
         (run_dir / ".config.yaml.tmp").write_text("partial")
