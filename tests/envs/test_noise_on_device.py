@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from sparse_rl.envs import counter_noise as numpy_noise
 from sparse_rl.envs.noise import CounterNoise, IndexedNoise, NormalNoise, UniformNoise
+from sparse_rl.envs.noise import counter as numpy_noise
 from sparse_rl.envs.noise import on_device as torch_noise
 from sparse_rl.envs.noise.counter import counter_noise, counter_noise_feature_major, counter_noise_numpy
 from sparse_rl.envs.noise.on_device import (
