@@ -186,6 +186,18 @@ def test_a_planted_replay_buffer_pickle_is_never_unpickled(capsys: pytest.Captur
     assert not (tmp_path / "planted").exists()
 
 
+def test_a_checkpoint_of_format_1_is_refused_as_made_by_an_older_version(capsys: pytest.CaptureFixture[str],
+                                                                         finished_run: Path, tmp_path: Path) -> None:
+    import json
+
+    run_dir = _copy(finished_run, tmp_path)
+    manifest_path = run_dir / "checkpoints" / "step_200" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest_path.write_text(json.dumps({**manifest, "format_version": 1}))
+    error = _error(capsys, ["train", "--resume", run_dir, "--set", "total_timesteps=300"])
+    assert "made by an older version of sparse_rl (checkpoint format 1" in error and "config.yaml" in error
+
+
 # --------------------------------------------------------------------------------------------------
 # 6, 7. shipped names everywhere, with a did-you-mean; configs list says what each config is
 

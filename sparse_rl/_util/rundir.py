@@ -17,7 +17,7 @@ the benchmark (L5) all read runs through it::
       .lock            held while a process trains or resumes it
 
 A checkpoint directory holds ``model.zip``, the replay buffer (``replay_buffer.npz`` +
-``replay_buffer.json``; format 1's pickled ``replay_buffer.pkl`` is never loaded), ``rng.json``, ``state.json`` and
+``replay_buffer.json``; a pickled ``replay_buffer.pkl`` is never loaded), ``rng.json``, ``state.json`` and
 ``manifest.json`` (format version, sha256 and size of every other file); :func:`read_checkpoint`
 checks the manifest, so a damaged file is reported, never loaded.
 """
@@ -55,9 +55,10 @@ RUN_MARKERS = (CONFIG_FILE, FINAL_MODEL, CONNECTIVITY_DIR, CHECKPOINTS, METRICS_
 
 # inside a checkpoint
 FORMAT_VERSION = 2
-#: format 1: the replay buffer pickled (replay_buffer.pkl, no longer loaded: resuming one is refused);
-#: 2: arrays + JSON (since issue 24 only the buffer's filled rows; older ones hold every slot)
-READABLE_VERSIONS = (1, 2)
+#: the checkpoint formats this version reads: 2, arrays + JSON (only the replay buffer's filled rows
+#: since issue 24; older ones hold every slot). Format 1 (a pickled replay_buffer.pkl) is refused as
+#: made by an older version of sparse_rl
+READABLE_VERSIONS = (2,)
 MODEL_FILE = "model.zip"
 BUFFER_FILE = "replay_buffer.pkl"
 BUFFER_ARRAYS = "replay_buffer.npz"
@@ -129,6 +130,10 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     manifest = read_checkpoint_json(path / MANIFEST_FILE, path, "its manifest")
     if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
         raise CheckpointError(f"checkpoint {str(path)!r} is corrupt: its manifest is malformed")
+    if manifest.get("format_version") == 1:
+        raise CheckpointError(f"checkpoint {str(path)!r} was made by an older version of sparse_rl (checkpoint format "
+                              "1, its replay buffer pickled), which this version does not read; start the run again "
+                              "from its config.yaml")
     if manifest.get("format_version") not in READABLE_VERSIONS:
         raise CheckpointError(f"checkpoint {str(path)!r} has format version {manifest.get('format_version')!r}; "
                               f"this version of sparse_rl reads versions {', '.join(map(str, READABLE_VERSIONS))}")

@@ -8,7 +8,7 @@ A checkpoint is a directory ``checkpoints/step_<N>/`` (``N``: env steps done) ho
   buffer's own dtype) and its counters and class name as JSON (left out with
   ``checkpoint.replay_buffer: false``, and for a buffer of another class than SB3's ``ReplayBuffer``
   and :class:`~sparse_rl.agents.buffers.NoiseFreeReplayBuffer`, with a warning: nothing is pickled;
-  a pickled ``replay_buffer.pkl``, which checkpoints of format 1 hold, is never loaded),
+  a pickled ``replay_buffer.pkl`` is never loaded),
 - ``rng.json``: the states of Python's, NumPy's and torch's global generators and of the action space's,
 - ``state.json``: counters (env steps, episodes, wall time, metrics rows), the env wrappers' state
   and the resolved config the run had,
@@ -263,9 +263,9 @@ def load_model(checkpoint: Checkpoint, agent_class: type, env: Any, device: str 
     :raises CheckpointError: if SB3 cannot load it onto this env
     """
     if not (checkpoint.path / BUFFER_META).is_file() and (checkpoint.path / BUFFER_FILE).is_file():
-        # format 1, or planted: never unpickled
+        # planted (format 1 is refused by read_checkpoint): never unpickled
         raise CheckpointError(f"checkpoint {str(checkpoint.path)!r} holds its replay buffer as a pickle "
-                              f"({BUFFER_FILE}, checkpoint format 1), which sparse_rl does not load (a planted "
+                              f"({BUFFER_FILE}), which sparse_rl does not load (a planted "
                               "pickle could run code); start the run again from its config.yaml")
     check_model_algorithm(checkpoint.path / MODEL_FILE, agent_class)
     try:
