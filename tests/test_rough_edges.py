@@ -453,3 +453,56 @@ def test_verify_checks_the_digests_without_loading_anything(capsys: pytest.Captu
     message = _error(capsys, ["verify", run_dir])
     assert "step_100" in message and "state.json does not match the sha256" in message
     assert "best_model.zip is not an SB3 model archive" in message
+
+
+# --------------------------------------------------------------------------------------------------
+# 18. the Python API checks its arguments, naming them
+
+
+@pytest.mark.parametrize(("args", "kwargs", "message"), [
+    ((0, 5), {}, "in_features must be an integer >= 1, got 0"),
+    ((10, 0), {}, "out_features must be an integer >= 1, got 0"),
+    ((-1, 5), {}, "in_features must be an integer >= 1, got -1"),
+    ((10.5, 5), {}, "in_features must be an integer >= 1, got 10.5"),
+    (("10", 5), {}, "in_features must be an integer >= 1, got '10'"),
+    ((10, 5), {"density": "0.5"}, "density must be a number in (0, 1], got '0.5'"),
+    ((10, 5), {"density": True}, "density must be a number in (0, 1], got True"),
+    ((10, 5), {"density": 1.5}, "density must be in (0, 1], got 1.5"),
+])
+def test_sparse_linear_checks_its_arguments(args: tuple[Any, ...], kwargs: dict[str, Any], message: str) -> None:
+    import re
+
+    from sparse_rl.sparse import SparseLinear
+    from sparse_rl.sparse.layers import MaskedSparseLinear
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        SparseLinear(*args, **kwargs)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        MaskedSparseLinear(*args, **kwargs)
+
+
+def test_sparse_linear_takes_numpy_integers() -> None:
+    import numpy as np
+
+    from sparse_rl.sparse import SparseLinear
+
+    layer = SparseLinear(np.int64(10), np.int32(4), density=0.5)
+    assert (layer.in_features, layer.out_features) == (10, 4) and type(layer.in_features) is int
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"sparsity": 5}, "sparsity must be a preset name"),
+    ({"sparsity": ["anf"]}, "sparsity must be a preset name"),
+    ({"store_noise": "yes"}, "store_noise must be True or False, got 'yes'"),
+])
+def test_sparse_agents_check_sparsity_and_store_noise(kwargs: dict[str, Any], message: str) -> None:
+    from sparse_rl.agents import SparseSAC
+
+    with pytest.raises(ValueError, match=message):
+        SparseSAC("MlpPolicy", "Pendulum-v1", **kwargs)
+
+
+def test_store_noise_in_a_config_must_be_a_bool(capsys: pytest.CaptureFixture[str],
+                                                tiny_yaml: Callable[..., Path]) -> None:
+    assert "'agent.hyperparams.store_noise' expects bool, got 'maybe'" in _error(
+        capsys, ["train", tiny_yaml(), "--set", "agent.hyperparams.store_noise=maybe"])

@@ -242,7 +242,10 @@ def noise_free_buffer_args(env: VecEnv, store_noise: bool = False) -> dict[str, 
 
     :param env: the training VecEnv
     :param store_noise: store the noise like SB3 does after all
+    :raises ValueError: if ``store_noise`` is not a bool
     """
+    if not isinstance(store_noise, bool):
+        raise ValueError(f"store_noise must be True or False, got {store_noise!r}")
     if store_noise:
         return {}
     buffer_kwargs = NoiseFreeReplayBuffer.from_env(env)
