@@ -506,3 +506,11 @@ def test_store_noise_in_a_config_must_be_a_bool(capsys: pytest.CaptureFixture[st
                                                 tiny_yaml: Callable[..., Path]) -> None:
     assert "'agent.hyperparams.store_noise' expects bool, got 'maybe'" in _error(
         capsys, ["train", tiny_yaml(), "--set", "agent.hyperparams.store_noise=maybe"])
+
+
+def test_divergence_before_any_checkpoint_does_not_suggest_resuming(capsys: pytest.CaptureFixture[str],
+                                                                    tiny_yaml: Callable[..., Path]) -> None:
+    argv = ["train", tiny_yaml(total_timesteps=1000, checkpoint={"freq": 0}), "--set",
+            "agent.hyperparams.learning_rate=1e30"]
+    message = _error(capsys, argv, code=3)
+    assert "no checkpoint had been written, so there is nothing to resume" in message and "--resume" not in message
