@@ -514,3 +514,22 @@ def test_divergence_before_any_checkpoint_does_not_suggest_resuming(capsys: pyte
             "agent.hyperparams.learning_rate=1e30"]
     message = _error(capsys, argv, code=3)
     assert "no checkpoint had been written, so there is nothing to resume" in message and "--resume" not in message
+
+
+# --------------------------------------------------------------------------------------------------
+# 8. summary.md says what ran, from the runs' own records
+
+
+def test_the_summary_states_what_ran_not_only_the_sweep_files_description(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import sparse_rl.benchmark.results as results
+
+    monkeypatch.setattr(results, "summary_table", lambda records, agents: "")
+    records = [{"agent": agent, "env": "Pendulum-v1", "noise_fraction": fraction, "seed": seed, "timesteps": 2000}
+               for agent in ("ANF-SAC", "SAC") for fraction in (0.0, 0.98) for seed in (0, 1)]
+    path = results.write_summary(records, tmp_path / "summary.md", name="quick", agents=["ANF-SAC", "SAC"],
+                                 description="3 seeds, 15k env steps", planned=12)
+    text = " ".join(path.read_text().split())
+    assert "The sweep file's description: 3 seeds, 15k env steps" in text
+    assert ("What ran (the runs' own records): agents ANF-SAC, SAC; envs Pendulum-v1 at noise fractions 0.0, 0.98; "
+            "2 seeds (0, 1); 2,000 env steps each") in text
