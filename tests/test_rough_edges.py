@@ -533,3 +533,15 @@ def test_the_summary_states_what_ran_not_only_the_sweep_files_description(tmp_pa
     assert "The sweep file's description: 3 seeds, 15k env steps" in text
     assert ("What ran (the runs' own records): agents ANF-SAC, SAC; envs Pendulum-v1 at noise fractions 0.0, 0.98; "
             "2 seeds (0, 1); 2,000 env steps each") in text
+
+
+# --------------------------------------------------------------------------------------------------
+# 12. the demo's return comes with a yardstick
+
+
+def test_the_demo_says_what_random_and_solved_score(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code = main(["demo", "--root", str(tmp_path), "--no-progress", "--set", "total_timesteps=150", "net_arch=[16, 16]",
+                 "agent.hyperparams.learning_starts=50", "eval.freq=0", "eval.n_episodes=1"])
+    out = capsys.readouterr().out
+    assert code == 0 and "final evaluation return: " in out
+    assert "yardstick on Pendulum-v1 (higher is better): a random policy scores about -1,200" in out
