@@ -209,7 +209,7 @@ def test_configs_list_separates_runs_sweeps_and_fragments(capsys: pytest.Capture
     out = capsys.readouterr().out
     runs, rest = out.split("\nsweeps ", 1)
     sweeps, fragments = rest.split("\nfragments ", 1)
-    assert "  quick/pendulum_sac_anf\n" in runs and "  experiments/halfcheetah/sac_anf\n" in runs
+    assert "  quick/pendulum_sac_anf\n" in runs and "  experiments/transfer/halfcheetah_sac_anf\n" in runs
     assert "  bench/quick" in sweeps and "  base\n" not in runs
     assert "  base\n" in fragments and "  sparsity/anf\n" in fragments and "  quick/parts/sac\n" in fragments
 
