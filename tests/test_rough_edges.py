@@ -33,7 +33,7 @@ def test_a_command_piped_into_head_exits_quietly(tmp_path: Path) -> None:
     assert process.stdout is not None and process.stderr is not None
     process.stdout.close()  # the reader is gone before the command writes a line (`| head -0`)
     stderr = process.stderr.read()
-    assert process.wait(timeout=60) == 141
+    assert process.wait(timeout=300) == 141
     assert "Traceback" not in stderr and "BrokenPipe" not in stderr and "Exception ignored" not in stderr, stderr
 
 
@@ -44,7 +44,7 @@ def test_a_ctrl_c_during_the_exit_handlers_exits_quietly(tmp_path: Path) -> None
               "sys.argv = ['sparse-rl', 'configs', 'show', 'base']\n"
               "sys.exit(main())\n")
     done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=cli_env(), capture_output=True, text=True,
-                          timeout=60)
+                          timeout=300)
     assert done.returncode == 130
     assert "Traceback" not in done.stderr and "KeyboardInterrupt" not in done.stderr, done.stderr
 
@@ -93,7 +93,7 @@ def test_a_video_path_ending_in_mp4_is_the_file_and_sdl_prints_nothing(finished_
     target = tmp_path / "sub" / "myvideo.mp4"
     done = subprocess.run([sys.executable, "-m", "sparse_rl.cli", "evaluate", str(finished_run), "--episodes", "1",
                            "--video", str(target), "--video-length", "10"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert target.is_file() and target.stat().st_size > 1000
     assert list(target.parent.iterdir()) == [target]  # no temporary directory left
