@@ -220,7 +220,7 @@ def test_configs_show_points_at_resolved_and_copy_counts_its_files(capsys: pytes
     assert "sparse-rl configs show quick/pendulum_sac_anf --resolved" in capsys.readouterr().out
     assert main(["configs", "copy", "quick/pendulum_sac_anf", str(tmp_path / "mine")]) == 0
     copied = sum(1 for path in (tmp_path / "mine").rglob("*") if path.is_file())
-    assert f"copied the shipped configs ({copied} files)" in capsys.readouterr().out and copied > 50
+    assert f"copied the shipped configs ({copied} files)" in capsys.readouterr().out and copied > 10
     (tmp_path / "a_file").write_text("x")
     assert "a_file" in _error(capsys, ["configs", "copy", "quick/pendulum_sac_anf", tmp_path / "a_file" / "x"])
 
