@@ -435,6 +435,8 @@ def test_a_symlink_leaving_the_run_directory_is_refused_and_nothing_is_written_t
     assert outside.read_text() == "precious\n"
     (run_dir / name).unlink()
     (run_dir / name).symlink_to(run_dir / "config.yaml")  # a link inside the run is fine
+    (run_dir / "wandb" / "logs").mkdir(parents=True)
+    (run_dir / "wandb" / "logs" / "debug.log").symlink_to(outside)  # W&B's own links to its logs are too
     assert main(["verify", str(run_dir)]) == 0
 
 
