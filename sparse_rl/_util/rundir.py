@@ -50,6 +50,8 @@ FINAL_MODEL = "model.zip"
 EVALUATIONS_FILE = "evaluations.npz"
 BEST_MODEL = "best_model.zip"
 LOCK_FILE = ".lock"
+#: what ``run.track`` makes: Weights & Biases' own files (its logs are links into ~/.cache/wandb)
+WANDB_DIR = "wandb"
 #: what makes a directory look like a run (one of them is enough for reading)
 RUN_MARKERS = (CONFIG_FILE, FINAL_MODEL, CONNECTIVITY_DIR, CHECKPOINTS, METRICS_FILE)
 
@@ -251,7 +253,9 @@ class RunDir:
 
     def escaping_links(self) -> list[str]:
         """The symbolic links in the run directory (at any depth) whose target lies outside it, as
-        ``name -> target``; a link inside the run (or a run directory that is itself a link) is fine."""
+        ``name -> target``; a link inside the run (or a run directory that is itself a link) is fine,
+        and so are the links W&B makes inside ``wandb/`` to its own logs (sparse_rl never reads them).
+        """
         import os
 
         root = self.path.resolve()
@@ -263,6 +267,8 @@ class RunDir:
                     target = entry.resolve()
                     if target != root and root not in target.parents:
                         found.append(f"{entry.relative_to(self.path)} -> {target}")
+            if Path(directory) == self.path:
+                names[:] = [name for name in names if name != WANDB_DIR]  # W&B's own files
         return sorted(found)
 
     @classmethod

@@ -40,7 +40,10 @@ def check_keys(keys: Iterable[str], accepted: Iterable[str], message: str,
 
 
 def check_density(density: float, name: str = "density") -> float:
-    """Return ``density`` as a float if it lies in (0, 1], else raise ``ValueError``."""
+    """Return ``density`` as a float if it is a number (not a bool or a string) in (0, 1], else raise
+    ``ValueError``."""
+    if isinstance(density, (bool, str, bytes)):
+        raise ValueError(f"{name} must be a number in (0, 1], got {density!r}")
     try:
         value = float(density)
     except (TypeError, ValueError):
@@ -90,3 +93,13 @@ def check_choice(value: str, allowed: Iterable[str], name: str) -> str:
     if value in options:
         return value
     raise ValueError(unknown_choice(name, value, options))
+
+
+def check_layer_size(value: int, name: str) -> int:
+    """Return ``value`` if it is an integer >= 1 (a layer's ``in_features`` / ``out_features``; numpy
+    integers included), else raise ``ValueError`` naming ``name``."""
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return int(value)

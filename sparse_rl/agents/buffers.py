@@ -316,8 +316,11 @@ def noise_free_buffer_args(env: VecEnv, store_noise: bool = False, replay_noise:
     :param store_noise: store the noise like SB3 does after all
     :param replay_noise: ``stored`` (replay the noise the agent saw) or ``fresh`` (new noise at every
         sample, :class:`NoiseFreeReplayBuffer`'s ``fresh_noise``)
-    :raises ValueError: for another ``replay_noise``, or ``fresh`` with ``store_noise``
+    :raises ValueError: if ``store_noise`` is not a bool, for another ``replay_noise``, or ``fresh``
+        with ``store_noise``
     """
+    if not isinstance(store_noise, bool):
+        raise ValueError(f"store_noise must be True or False, got {store_noise!r}")
     check_choice(replay_noise, REPLAY_NOISE, "replay_noise")
     if store_noise:
         if replay_noise == "fresh":

@@ -245,6 +245,9 @@ def resolve_sparsity(spec: str | Mapping[str, Any] | SparsityConfig | None, agen
         return spec
     if spec is None:
         spec = "dense"
+    if not isinstance(spec, (str, Mapping)):
+        raise ValueError(f"sparsity must be a preset name ({', '.join(PRESETS)}), a dict (e.g. {{'preset': 'anf', "
+                         f"'density': 0.1}}) or a SparsityConfig, got {spec!r}")
     presets = _presets(agent)
     if isinstance(spec, str):
         check_choice(spec, presets, "sparsity preset")

@@ -199,8 +199,8 @@ def write_summary(records: Sequence[Mapping[str, Any]], path: str | Path, *, nam
     path = Path(path)
     parts = [f"# Benchmark: {name}\n"]
     if description:
-        parts.append(f"{description.strip()}\n")
-    parts.append(f"{len(records)} of {planned} runs finished.\n")
+        parts.append(f"The sweep file's description: {description.strip()}\n")
+    parts.append(f"{len(records)} of {planned} runs finished.{what_ran(records)}\n")
     if records:
         parts.append(summary_table(records, agents))
         warning = seed_warning(records)
@@ -228,6 +228,29 @@ def write_summary(records: Sequence[Mapping[str, Any]], path: str | Path, *, nam
     temporary.write_text("\n".join(parts), encoding="utf-8")
     os.replace(temporary, path)
     return path
+
+
+def what_ran(records: Sequence[Mapping[str, Any]]) -> str:
+    """What the finished runs did, from their own records (not the sweep file's description, which
+    ``--set`` overrides may contradict): agents, envs and noise fractions, seeds, env steps.
+
+    :param records: finished runs' records
+    :return: a sentence starting with a space, or ``""`` without records
+    """
+    if not records:
+        return ""
+
+    def listed(key: str) -> str:
+        values = sorted({record.get(key) for record in records}, key=lambda value: (str(type(value)), value))
+        return ", ".join(str(value) for value in values)
+
+    steps = sorted({int(record["timesteps"]) for record in records if isinstance(record.get("timesteps"), int)})
+    seeds = {record.get("seed") for record in records}
+    span = (f"{steps[0]:,} env steps each" if len(steps) == 1 else
+            f"{steps[0]:,} to {steps[-1]:,} env steps" if steps else "env steps unknown")
+    return (f" What ran (the runs' own records): agents {listed('agent')}; envs {listed('env')} at noise fractions "
+            f"{listed('noise_fraction')}; {len(seeds)} seed{'s' if len(seeds) != 1 else ''} ({listed('seed')}); "
+            f"{span} (the last evaluation's step).")
 
 
 def _with_ci(mean: float, ci: tuple[float, float]) -> str:

@@ -258,11 +258,15 @@ class _Session:
                 self.progress.bar.close()
         if self.guard.tripped:
             last = self.checkpoints.last_path or (self.resumed_from.path if self.resumed_from else None)
-            kept = f"the last good checkpoint, {last}, is kept" if last else "no checkpoint had been written"
+            if last:
+                advice = (f"the last good checkpoint, {last}, is kept. Start again with a lower learning rate, or "
+                          f"resume from that checkpoint with one: sparse-rl train --resume {self.run_dir} --set "
+                          "agent.hyperparams.learning_rate=...")
+            else:
+                advice = ("no checkpoint had been written, so there is nothing to resume: start a new run with a "
+                          "lower learning rate (--set agent.hyperparams.learning_rate=...)")
             raise TrainingDiverged(
-                f"training diverged at step {self.guard.step}: {self.guard.reason}. The run was stopped and {kept}. "
-                "Start again with a lower learning rate, or resume from that checkpoint with one: sparse-rl train "
-                f"--resume {self.run_dir} --set agent.hyperparams.learning_rate=...")
+                f"training diverged at step {self.guard.step}: {self.guard.reason}. The run was stopped and {advice}")
         save_final_model(self.model, self.run_dir)
         result = self.evaluation.last_result
         summary = f"run finished at step {self.model.num_timesteps}" + (

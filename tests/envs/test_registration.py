@@ -43,7 +43,7 @@ def test_an_ene_id_is_made_and_stepped_from_a_fresh_interpreter(env_id: str, rea
 
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     done = subprocess.run([sys.executable, "-c", FRESH.format(env_id=env_id, real=real, inputs=inputs)],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert f"ok ENE-{env_id} " in done.stdout
 

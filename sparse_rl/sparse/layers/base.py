@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from sparse_rl._util.validation import check_choice, check_density
+from sparse_rl._util.validation import check_choice, check_density, check_layer_size
 from sparse_rl.sparse.layers.backends import backend_class, resolve_backend
 
 #: weight initialisations of a sparse layer (see :class:`SparseLinear`)
@@ -54,6 +54,11 @@ def random_mask(
         scores = torch.rand(numel, generator=generator, device=draw_on).to(mask.device)
         mask[torch.topk(scores, k, sorted=False).indices] = True
     return mask.view(shape)
+
+
+def _check_sizes(in_features: int, out_features: int) -> tuple[int, int]:
+    """The layer's sizes, checked (integers >= 1) before torch sees them."""
+    return check_layer_size(in_features, "in_features"), check_layer_size(out_features, "out_features")
 
 
 class SparseLinear(nn.Module):
@@ -108,6 +113,7 @@ class SparseLinear(nn.Module):
     def __new__(cls, *args: Any, **kwargs: Any) -> SparseLinear:
         if cls is SparseLinear:
             bound = inspect.signature(SparseLinear.__init__).bind(None, *args, **kwargs).arguments
+            _check_sizes(bound["in_features"], bound["out_features"])
             density = check_density(bound.get("density", 1.0))
             backend = bound.get("backend") or SparseLinear.backend
             cls = backend_class(resolve_backend(backend, bound["in_features"], bound["out_features"], density,
@@ -127,6 +133,7 @@ class SparseLinear(nn.Module):
         init: str = "active_fan_in",
     ) -> None:
         super().__init__()
+        in_features, out_features = _check_sizes(in_features, out_features)
         check_choice(init, INITS, "init")
         self.init = init
         self.in_features = in_features
