@@ -192,9 +192,13 @@ def report(sweep: Path, out: Path, warmup: int) -> str:
         if better not in finals or baseline not in finals:
             continue
         x, y = finals[better], finals[baseline]
+        p_improve, p_low, p_high = stratified_bootstrap_ci(probability_of_improvement, x[:, None], y[:, None])
+        if y.mean() <= 0:  # a ratio of returns means nothing unless the baseline's is positive
+            lines.append(f"| {better} / {baseline} | – ({baseline}'s mean return ≤ 0) | {p_improve:.2f} "
+                         f"[{p_low:.2f}, {p_high:.2f}] | ≥ {factor:g}× | no |")
+            continue
         ratio = x.mean() / y.mean()
         low, high = ratio_ci(x, y)
-        p_improve, p_low, p_high = stratified_bootstrap_ci(probability_of_improvement, x[:, None], y[:, None])
         disjoint = bootstrap_ci(x)[0] > bootstrap_ci(y)[1]
         goal = f"≥ {factor:g}× with disjoint CIs" if factor > 1 else "≥ 1×"
         met = (ratio >= factor and disjoint) if factor > 1 else ratio >= factor
