@@ -7,8 +7,8 @@
   them during training;
 - :mod:`~sparse_rl.analysis.loading`: :func:`load_run`, a run directory read once into a
   :class:`LoadedRun` (config, snapshots, final model's input layers, real features); saved models;
-- :mod:`~sparse_rl.analysis.compute`: :func:`compute`, what the analysis finds in a loaded run
-  (pure, no file opened);
+- :mod:`~sparse_rl.analysis.compute`: ``compute``, what the analysis finds in a loaded run
+  (:class:`RunAnalysis`; pure, no file opened);
 - :mod:`~sparse_rl.analysis.plots`: matplotlib figures, one module per kind (Figures; no backend
   forced), and :func:`save_figure`;
 - :mod:`~sparse_rl.analysis.report`: :func:`analyze_run`, from a run directory to plots, tables
@@ -45,7 +45,6 @@ _LAZY = {
     "load_run": "sparse_rl.analysis.loading",
     "model_connectivity": "sparse_rl.analysis.loading",
     "RunAnalysis": "sparse_rl.analysis.compute",
-    "compute": "sparse_rl.analysis.compute",
     **{name: "sparse_rl.analysis.plots" for name in (
         "animate_connectivity", "plot_connectivity_heatmap", "plot_feature_values", "plot_real_share",
         "plot_run_comparison", "save_figure")},
@@ -61,7 +60,6 @@ __all__ = [
     "analyze_run",
     "animate_connectivity",
     "compare_runs",
-    "compute",
     "in_degree",
     "input_layer_connectivity",
     "load_model",
