@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -151,14 +152,18 @@ def _analyze(args: argparse.Namespace) -> int:
     if summary.get("final"):
         print(f"input-layer connectivity at step {summary.get('final_step')} (from {summary.get('final_source')}):")
     for network, final in (summary.get("final") or {}).items():
-        shown = [f"{key} {final[key]:.3g}" for key in ANALYZE_SUMMARY_KEYS if isinstance(final.get(key), (int, float))]
+        shown = [f"{key} {final[key]:.3g}" for key in analyze_summary_keys()
+                 if isinstance(final.get(key), (int, float)) and math.isfinite(final[key])]
         print(f"  {network}: " + ", ".join(shown))
     return 0
 
 
-#: what ``analyze`` prints per network (the share of connections and of |w| on real features, vs chance)
-ANALYZE_SUMMARY_KEYS = ("density", "real_share", "chance_share", "strength_real_share", "mean_in_degree_real",
-                        "mean_in_degree_noise")
+def analyze_summary_keys() -> tuple[str, ...]:
+    """What ``analyze`` prints per network: the density, the share of connections and of |w| on real
+    features vs chance, and every registered filtering metric."""
+    from sparse_rl.sparse.connectivity import filtering_keys
+
+    return ("density", "chance_share", "strength_real_share", *filtering_keys())
 
 
 # --------------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import yaml
 from sparse_rl.benchmark import LocalBackend, auc, bootstrap_ci, iqm, load_sweep, make_backend, plan_runs, run_sweep
 from sparse_rl.benchmark.backends import Backend
 from sparse_rl.benchmark.costs import network_cost
-from sparse_rl.benchmark.results import RESULT_FIELDS
+from sparse_rl.benchmark.results import result_fields
 from sparse_rl.benchmark.stats import curve_band
 from sparse_rl.cli import main
 from sparse_rl.experiment.errors import ConfigError, UserError
@@ -192,7 +192,7 @@ def local_sweep(sweep_dir: Path) -> Path:
 
 def test_local_sweep_writes_results_summary_and_plots(local_sweep: Path) -> None:
     rows = _rows(local_sweep / "results.csv")
-    assert list(rows[0]) == list(RESULT_FIELDS)
+    assert list(rows[0]) == list(result_fields())
     assert [row["run_id"] for row in rows] == ["Pendulum-v1-f0.9-ANF-SAC-s0", "Pendulum-v1-f0.9-SAC-s0",
                                                "Pendulum-v1-f0.9-ANF-SAC-s1", "Pendulum-v1-f0.9-SAC-s1"]
     for row in rows:

@@ -26,12 +26,12 @@ import numpy as np
 import torch
 
 from sparse_rl.sparse.connectivity import (  # noqa: F401 - re-exported: the analysis API names them
-    FILTERING_KEYS,
     FilteringMetrics,
     InputColumns,
     _as_numpy,
     _check_2d,
     column_filtering_metrics,
+    filtering_keys,
     in_degree,
     rank_features,
     real_share,
@@ -157,13 +157,12 @@ class FeatureConnectivity:
         topology, to compare :meth:`real_share` with."""
         return float(self._not_noise().mean()) if self.n_inputs else 0.0
 
-    def mean_in_degree(self, kind: int) -> float | None:
-        """Mean in-degree of the columns of one kind (``None`` if dense or no such column); the
-        connectivity metric of Grooten et al. (2023) for :data:`REAL` vs :data:`NOISE`."""
-        selected = self.column_kinds == kind
-        if self.in_degree is None or not selected.any():
+    def in_degree_action(self) -> float | None:
+        """Mean in-degree of a critic's action columns (``None`` if dense or an actor); the real and
+        noise columns' are registered filtering metrics (``in_degree_real``, ``in_degree_noise``)."""
+        if self.in_degree is None or not self.n_actions:
             return None
-        return float(self.in_degree[selected].mean())
+        return float(self.in_degree[self.n_observation:].mean())
 
     def mean_strength(self, kind: int) -> float | None:
         """Mean strength of the columns of one kind (``None`` if there is no such column)."""
@@ -193,8 +192,9 @@ class FeatureConnectivity:
                                                      np.asarray(self.real_mask, dtype=bool), self.out_features))
 
     def summary(self) -> dict[str, Any]:
-        """The scalar metrics as a JSON-friendly dict (``None`` where not defined): the layer's shape
-        and shares, then every registered filtering metric not already named."""
+        """The scalar metrics as a JSON-friendly dict (``None`` where not defined, ``nan`` where a
+        registered metric is): the layer's shape and shares, then every registered filtering metric
+        (:func:`~sparse_rl.sparse.connectivity.filtering_keys`) not already named."""
         topk = self.topk()
         filtering = self.filtering()
         summary = {
@@ -210,16 +210,14 @@ class FeatureConnectivity:
             "real_share": self.real_share(),
             "chance_share": self.chance_share() if self.real_mask is not None else None,
             "strength_real_share": self.strength_real_share() if self.real_mask is not None else None,
-            "mean_in_degree_real": self.mean_in_degree(REAL) if self.real_mask is not None else None,
-            "mean_in_degree_noise": self.mean_in_degree(NOISE),
-            "mean_in_degree_action": self.mean_in_degree(ACTION),
+            "in_degree_action": self.in_degree_action(),
             "mean_strength_real": self.mean_strength(REAL) if self.real_mask is not None else None,
             "mean_strength_noise": self.mean_strength(NOISE),
             "topk_k": self.n_real if topk is not None else None,
             "topk_precision": None if topk is None else topk[0],
             "topk_recall": None if topk is None else topk[1],
         }
-        for key in FILTERING_KEYS:
+        for key in filtering_keys():
             summary.setdefault(key, None if filtering is None else filtering.values[key])
         return summary
 

@@ -8,10 +8,17 @@ from pathlib import Path
 import numpy as np
 
 from sparse_rl.analysis.snapshots import ConnectivitySeries
+from sparse_rl.sparse.connectivity import filtering_keys
 
-#: Summary keys written as TensorBoard scalars, under ``connectivity/<network>/<key>``.
-SCALAR_KEYS = ("real_share", "strength_real_share", "mean_in_degree_real", "mean_in_degree_noise",
-               "mean_in_degree_action", "topk_precision")
+#: Summary keys written as TensorBoard scalars besides every registered filtering metric.
+EXTRA_SCALAR_KEYS = ("strength_real_share", "in_degree_action")
+
+
+def scalar_keys() -> tuple[str, ...]:
+    """The summary keys written as TensorBoard scalars, under ``connectivity/<network>/<key>``: every
+    registered filtering metric (:func:`~sparse_rl.sparse.connectivity.filtering_keys`), then
+    :data:`EXTRA_SCALAR_KEYS`."""
+    return (*filtering_keys(), *EXTRA_SCALAR_KEYS)
 
 
 def clear_events(directory: str | Path) -> None:
@@ -49,18 +56,19 @@ def write_tensorboard(
     directory = Path(directory)
     clear_events(directory)
     writer = SummaryWriter(log_dir=str(directory))
+    keys = scalar_keys()
     try:
         if series is not None:
             for snap in series.snapshots:
                 for name, conn in snap.networks.items():
                     summary = conn.summary()
-                    for key in SCALAR_KEYS:
-                        if summary.get(key) is not None:
+                    for key in keys:
+                        if _finite(summary.get(key)):
                             writer.add_scalar(f"connectivity/{name}/{key}", float(summary[key]), snap.env_step)
         for name, summary in (final or {}).items():
-            for key in SCALAR_KEYS:
+            for key in keys:
                 value = summary.get(key)
-                if value is not None:
+                if _finite(value):
                     writer.add_scalar(f"connectivity_final/{name}/{key}", float(value), final_step)  # type: ignore[arg-type]
         for path in images:
             picture = mpimg.imread(path)
@@ -70,3 +78,9 @@ def write_tensorboard(
     finally:
         writer.close()
     return directory
+
+
+def _finite(value: object) -> bool:
+    """Whether a summary value is a finite number (``None`` and NaN are undefined; an infinite ratio
+    has no point on a curve)."""
+    return isinstance(value, (int, float)) and bool(np.isfinite(value))

@@ -24,7 +24,7 @@ from typing import Any
 
 from sparse_rl._util.rundir import RunDir
 from sparse_rl.experiment.runlock import RunLocked, run_lock, sibling_lock
-from sparse_rl.sparse.connectivity import FILTERING_KEYS
+from sparse_rl.sparse.connectivity import filtering_keys
 
 #: ``RunLocked`` and ``run_lock`` (now in :mod:`sparse_rl.experiment.runlock`) are still importable from here
 __all__ = ["THREAD_VARIABLES", "RunLocked", "die_with_parent", "execute_run", "init_worker", "run_lock",
@@ -160,12 +160,12 @@ def summarize_run(run_dir: str | Path) -> dict[str, Any]:
         ``timesteps``; ``actor_params``, ``actor_dense_params``, ``actor_weights``,
         ``actor_dense_weights``, ``actor_flops`` and the same for ``critic_``;
         ``weights_pct_of_dense``; the filtering metrics at the last evaluation
-        (:data:`~sparse_rl.sparse.connectivity.FILTERING_KEYS`, e.g. ``in_degree_ratio_actor``,
+        (:func:`~sparse_rl.sparse.connectivity.filtering_keys`, e.g. ``in_degree_ratio_actor``,
         ``topk_precision_critic``: the critic's averaged over its Q-networks; ``nan`` when not
         sparse or no noise); the config's ``algorithm``, ``implementation`` and ``sparsity``;
         ``run_dir``; ``curve`` (``timesteps``, ``returns``, ``wall_time_s`` of each evaluation) and
-        ``filtering_curve`` (the mean in-degree of real and of noise columns, actor and critic, at
-        each evaluation)
+        ``filtering_curve`` (every filtering metric, actor and critic, at each evaluation:
+        ``<name>_actor``, ``<name>_critic``)
     """
     import numpy as np
 
@@ -203,14 +203,15 @@ def summarize_run(run_dir: str | Path) -> dict[str, Any]:
     weights = sum(cost.weights for cost in costs.values())
     dense = sum(cost.dense_weights for cost in costs.values())
     record["weights_pct_of_dense"] = 100.0 * weights / dense if dense else float("nan")
-    for key in FILTERING_KEYS:
+    keys = filtering_keys()
+    for key in keys:
         record[f"{key}_actor"], record[f"{key}_critic"] = _actor_and_critic(last, key)
     record["run_dir"] = str(run_dir)
     record["curve"] = {"timesteps": steps, "returns": returns,
                        "wall_time_s": [_number(row.get("wall_time_s")) for row in rows]}
     record["filtering_curve"] = {
         f"{key}_{network}": [_actor_and_critic(row, key)[index] for row in rows]
-        for key in ("in_degree_real", "in_degree_noise") for index, network in enumerate(("actor", "critic"))}
+        for key in keys for index, network in enumerate(("actor", "critic"))}
     return record
 
 

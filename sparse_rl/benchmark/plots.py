@@ -15,7 +15,7 @@ from matplotlib.figure import Figure  # the object API: no backend chosen, no py
 from matplotlib.ticker import FuncFormatter
 
 from sparse_rl.analysis.plots.saving import save_figure
-from sparse_rl.analysis.plots.style import SERIES_COLORS
+from sparse_rl.analysis.plots.style import METRIC_STYLES, SERIES_COLORS, filtering_panels, finite
 from sparse_rl.benchmark.stats import curve_band
 
 PLOTS_DIR = "plots"
@@ -110,10 +110,11 @@ def plot_learning_curves(records: Sequence[Mapping[str, Any]], out_dir: str | Pa
 
 def plot_filtering_curves(records: Sequence[Mapping[str, Any]], out_dir: str | Path,
                           agents: Sequence[str]) -> list[Path]:
-    """Write ``filtering-<env>-f<noise>.png`` per noisy cell: the mean in-degree of the real (solid)
-    and of the noise (dashed) input columns over training, actor and critic side by side, mean over
-    seeds, one colour per agent (Grooten et al.'s figure). Agents without the metric (dense) are
-    left out.
+    """Write ``filtering-<env>-f<noise>.png`` per noisy cell: the filtering metrics over training,
+    one row per registered metric's panel (:func:`~sparse_rl.analysis.plots.style.filtering_panels`:
+    first the mean in-degree of the real (solid) and of the noise (dashed) input columns, Grooten et
+    al.'s figure), actor and critic side by side, mean over seeds, one colour per agent. Agents and
+    panels without data (dense agents; metrics an older record lacks) are left out.
 
     :param records: finished runs' records (with ``filtering_curve``)
     :param out_dir: the plots' directory (created)
@@ -125,31 +126,45 @@ def plot_filtering_curves(records: Sequence[Mapping[str, Any]], out_dir: str | P
     written: list[Path] = []
     cells = dict.fromkeys((str(r["env"]), float(r["noise_fraction"])) for r in records
                           if float(r["noise_fraction"]) > 0)
+    networks = ("actor", "critic")
+    registered = filtering_panels()
     for env, fraction in cells:
         cell = [r for r in records if r["env"] == env and float(r["noise_fraction"]) == fraction]
-        figure = Figure(figsize=(10.0, 4.0))
-        axes = figure.subplots(1, 2, squeeze=False)[0]
-        drawn = False
-        for ax, network in zip(axes, ("actor", "critic")):
-            for index, agent in enumerate(agents):
-                runs = [r for r in cell if r["agent"] == agent and r.get("filtering_curve")]
-                curves = {kind: _mean_curve(runs, f"in_degree_{kind}_{network}") for kind in ("real", "noise")}
-                if curves["real"] is None or curves["noise"] is None:
-                    continue
-                color = SERIES_COLORS[index % len(SERIES_COLORS)]  # in the sweep's order
-                steps, real = curves["real"]
-                ax.plot(steps, real, color=color, linewidth=1.8, label=f"{agent}: real ({len(runs)} seeds)")
-                ax.plot(*curves["noise"], color=color, linewidth=1.2, linestyle="--", label=f"{agent}: noise")
-                drawn = True
-            ax.set_title(f"{network} input layer", fontsize=10)
-            ax.set_xlabel("env steps")
-            ax.set_ylabel("mean in-degree per input column")
-            ax.grid(True, alpha=0.3)
-            ax.xaxis.set_major_formatter(FuncFormatter(_steps_label))
-        if not drawn:
+        curves = {}  # (panel index, network, agent) -> the panel's metrics' mean curves, and the seeds
+        for p, panel in enumerate(registered):
+            for network in networks:
+                for agent in agents:
+                    runs = [r for r in cell if r["agent"] == agent and r.get("filtering_curve")]
+                    means = [_mean_curve(runs, f"{metric.name}_{network}") for metric in panel.metrics]
+                    if any(mean is not None for mean in means):
+                        curves[(p, network, agent)] = (means, len(runs))
+        panels = [(p, panel) for p, panel in enumerate(registered)
+                  if any(key[0] == p for key in curves)]
+        if not panels:
             continue
-        axes[0].legend(fontsize=7, loc="upper left")
-        figure.suptitle(f"{env}, noise fraction {fraction:g}: connections per real vs noise input, mean over seeds",
+        figure = Figure(figsize=(10.0, 0.8 + 3.4 * len(panels)))
+        grid = figure.subplots(len(panels), len(networks), squeeze=False)
+        for row, (p, panel) in zip(grid, panels):
+            for ax, network in zip(row, networks):
+                for index, agent in enumerate(agents):
+                    if (p, network, agent) not in curves:
+                        continue
+                    means, seeds = curves[(p, network, agent)]
+                    color = SERIES_COLORS[index % len(SERIES_COLORS)]  # in the sweep's order
+                    for k, (metric, mean) in enumerate(zip(panel.metrics, means)):
+                        if mean is None:
+                            continue
+                        label = panel.line_label(agent, metric) + (f" ({seeds} seeds)" if k == 0 else "")
+                        ax.plot(mean[0], finite(mean[1]), color=color, linewidth=1.8 if k == 0 else 1.2,
+                                linestyle=METRIC_STYLES[k % len(METRIC_STYLES)], label=label)
+                panel.format_axis(ax)
+                ax.set_title(f"{network}: {panel.title}", fontsize=10, loc="left")
+                ax.set_xlabel("env steps")
+                ax.grid(True, alpha=0.3)
+                ax.xaxis.set_major_formatter(FuncFormatter(_steps_label))
+            if row[0].get_legend_handles_labels()[0]:
+                row[0].legend(fontsize=7, loc="best")
+        figure.suptitle(f"{env}, noise fraction {fraction:g}: filtering metrics over training, mean over seeds",
                         fontsize=11)
         figure.tight_layout()
         written.append(save_figure(figure, out / f"filtering-{env}-f{fraction:g}.png"))

@@ -17,22 +17,27 @@ import numpy as np
 from sparse_rl._util.jsonutil import to_jsonable
 from sparse_rl.benchmark.aggregates import seed_warning
 from sparse_rl.benchmark.stats import bootstrap_ci, iqm
-from sparse_rl.sparse.connectivity import FILTERING_KEYS
+from sparse_rl.sparse.connectivity import filtering_keys
 
 RECORDS_DIR = "results"
 RESULTS_CSV = "results.csv"
 SUMMARY_MD = "summary.md"
 
-#: the columns of results.csv, in order
-RESULT_FIELDS = (
+#: the columns of results.csv before the filtering metrics, in order
+RUN_FIELDS = (
     "run_id", "env", "noise_fraction", "agent", "seed", "algorithm", "implementation", "sparsity", "timesteps",
     "final_return", "mean_return", "auc", "steps_per_second", "wall_time_s",
     "actor_params", "actor_dense_params", "actor_weights", "actor_dense_weights", "actor_flops",
     "critic_params", "critic_dense_params", "critic_weights", "critic_dense_weights", "critic_flops",
     "weights_pct_of_dense",
-    *(f"{key}_{network}" for key in FILTERING_KEYS for network in ("actor", "critic")),
-    "run_dir",
 )
+
+
+def result_fields() -> tuple[str, ...]:
+    """The columns of results.csv, in order: :data:`RUN_FIELDS`, every registered filtering metric
+    (``<name>_actor``, ``<name>_critic``; the registry as it is now), then ``run_dir``."""
+    return (*RUN_FIELDS, *(f"{key}_{network}" for key in filtering_keys() for network in ("actor", "critic")),
+            "run_dir")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -91,7 +96,7 @@ def read_records(out_dir: str | Path, run_ids: Sequence[str] | None = None) -> d
 
 
 def write_results_csv(records: Sequence[Mapping[str, Any]], path: str | Path) -> Path:
-    """One row per run with the columns :data:`RESULT_FIELDS` (the learning curve is left out; it is
+    """One row per run with the columns :func:`result_fields` (the learning curve is left out; it is
     in the records).
 
     :param records: finished runs' records, in the order wanted
@@ -100,10 +105,11 @@ def write_results_csv(records: Sequence[Mapping[str, Any]], path: str | Path) ->
     path = Path(path)
     temporary = path.with_name(f".{path.name}.tmp")
     with temporary.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=RESULT_FIELDS, extrasaction="ignore")
+        fields = result_fields()
+        writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         for record in records:
-            writer.writerow({key: _cell(record.get(key)) for key in RESULT_FIELDS})
+            writer.writerow({key: _cell(record.get(key)) for key in fields})
     os.replace(temporary, path)
     return path
 
@@ -124,7 +130,7 @@ def cell_statistics(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     :param records: the cell's finished runs
     :return: ``seeds``; ``final_mean``, ``final_ci`` (bootstrap 95%), ``final_iqm``; ``auc_mean``,
         ``auc_ci``; ``weights_pct`` (of dense); every filtering metric as ``<name>_actor`` and
-        ``<name>_critic`` (:data:`~sparse_rl.sparse.connectivity.FILTERING_KEYS`, means over seeds);
+        ``<name>_critic`` (:func:`~sparse_rl.sparse.connectivity.filtering_keys`, means over seeds);
         ``steps_per_second`` (mean)
     """
     final = [_float(r.get("final_return")) for r in records]
@@ -138,7 +144,7 @@ def cell_statistics(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "auc_ci": bootstrap_ci(areas),
         "weights_pct": _mean([_float(r.get("weights_pct_of_dense")) for r in records]),
         **{f"{key}_{network}": _mean([_float(r.get(f"{key}_{network}")) for r in records])
-           for key in FILTERING_KEYS for network in ("actor", "critic")},
+           for key in filtering_keys() for network in ("actor", "critic")},
         "steps_per_second": _mean([_float(r.get("steps_per_second")) for r in records]),
     }
 

@@ -11,8 +11,8 @@ are real (torch and numpy only, below the agents so that training and analysis s
   :class:`InputColumns`, all of them in one record, :class:`FilteringMetrics`: the mean in-degree of
   real vs noise columns (Grooten et al., AAMAS 2023: their figure's metric), the top-``n_real``
   precision of the strength ranking, the fill of the real columns, the real share. Training logs
-  them, the analysis summarises them and the benchmark tabulates them by iterating the registry:
-  a new metric is one registered function here (and its test).
+  them, the analysis summarises and draws them, the benchmark tabulates and draws them, all by
+  iterating the registry: a new metric is one registered function here (and its test).
 """
 
 from __future__ import annotations
@@ -173,23 +173,63 @@ class InputColumns:
 
 #: a filtering metric: a function of one layer's :class:`InputColumns`, ``nan`` where undefined
 FilteringMetric = Callable[[InputColumns], float]
-#: the filtering metrics by name, in the order of logs and tables: training logs them
+
+
+@dataclass(frozen=True)
+class RegisteredMetric:
+    """A filtering metric in the registry: its function, and how tables and figures name it.
+
+    :param name: its name (columns ``<name>_<network>`` of logs and tables)
+    :param function: computes it from one layer's :class:`InputColumns`
+    :param label: a short description, for a figure's title or legend (default: the name)
+    :param panel: metrics read together share a panel (figures draw them on one axis, the panel
+        its title); default: the label, a panel of its own
+    :param unit: what the value counts, for an axis label
+    :param percent: a share in [0, 1], shown as a percentage
+    """
+
+    name: str
+    function: FilteringMetric
+    label: str
+    panel: str
+    unit: str = ""
+    percent: bool = False
+
+    def __call__(self, columns: InputColumns) -> float:
+        return self.function(columns)
+
+
+#: the filtering metrics by name, in the order of logs, tables and figures: training logs them
 #: (``sparsity/<network>/<name>``, ``topology.csv``, ``metrics.csv`` as ``<name>_<network>``), the
-#: analysis summaries and the benchmark's columns (``<name>_actor``, ``<name>_critic``) iterate it
-FILTERING_METRICS: dict[str, FilteringMetric] = {}
+#: analysis summaries and figures and the benchmark's columns (``<name>_actor``, ``<name>_critic``)
+#: and figures iterate it
+FILTERING_METRICS: dict[str, RegisteredMetric] = {}
 
 
-def register_filtering_metric(name: str) -> Callable[[FilteringMetric], FilteringMetric]:
-    """Register a filtering metric under ``name`` (a decorator); a new metric is one such function."""
+def register_filtering_metric(name: str, *, label: str | None = None, panel: str | None = None, unit: str = "",
+                              percent: bool = False) -> Callable[[FilteringMetric], FilteringMetric]:
+    """Register a filtering metric under ``name`` (a decorator returning the function unchanged); a
+    new metric is one such function. The keywords say how figures show it (:class:`RegisteredMetric`)."""
     def register(function: FilteringMetric) -> FilteringMetric:
         if name in FILTERING_METRICS:
             raise ValueError(f"filtering metric {name!r} is already registered")
-        FILTERING_METRICS[name] = function
+        shown = label or name
+        FILTERING_METRICS[name] = RegisteredMetric(name, function, shown, panel or shown, unit, percent)
         return function
     return register
 
 
-@register_filtering_metric("in_degree_real")
+def filtering_keys() -> tuple[str, ...]:
+    """The registered metrics' names, in order (columns ``<name>_<network>`` of logs and tables);
+    read at each call, so that a metric registered later is in every table made after it."""
+    return tuple(FILTERING_METRICS)
+
+
+_IN_DEGREE_PANEL = "mean in-degree of a real vs a noise feature"
+_CONNECTIONS = "active connections per feature"
+
+
+@register_filtering_metric("in_degree_real", label="real", panel=_IN_DEGREE_PANEL, unit=_CONNECTIONS)
 def _in_degree_real(columns: InputColumns) -> float:
     """Mean in-degree of the real observation columns (Grooten et al.'s metric); with
     ``actions_as_real``, of the real and the action columns together, as their code's
@@ -200,14 +240,15 @@ def _in_degree_real(columns: InputColumns) -> float:
     return float(real.mean()) if real.size else math.nan
 
 
-@register_filtering_metric("in_degree_noise")
+@register_filtering_metric("in_degree_noise", label="noise", panel=_IN_DEGREE_PANEL, unit=_CONNECTIONS)
 def _in_degree_noise(columns: InputColumns) -> float:
     """Mean in-degree of the noise columns (``nan`` without noise)."""
     noise = columns.observed[~columns.real]
     return float(noise.mean()) if noise.size else math.nan
 
 
-@register_filtering_metric("in_degree_ratio")
+@register_filtering_metric("in_degree_ratio", label="mean in-degree of a real / of a noise feature",
+                           unit="ratio")
 def _in_degree_ratio(columns: InputColumns) -> float:
     """``in_degree_real / in_degree_noise`` (``nan`` without noise, ``inf`` when noise columns have
     no connection left)."""
@@ -217,7 +258,8 @@ def _in_degree_ratio(columns: InputColumns) -> float:
     return real / noise if noise > 0 else math.inf
 
 
-@register_filtering_metric("real_fill")
+@register_filtering_metric("real_fill", label="fill of the real features (active / possible connections)",
+                           unit="fill", percent=True)
 def _real_fill(columns: InputColumns) -> float:
     """Active connections of the real columns / their possible ones (``n_real × out_features``):
     1.0 when every real feature is fully connected."""
@@ -226,7 +268,8 @@ def _real_fill(columns: InputColumns) -> float:
     return float(columns.observed[columns.real].sum() / (columns.n_real * columns.out_features))
 
 
-@register_filtering_metric("topk_precision")
+@register_filtering_metric("topk_precision", label="top-k features by strength are real: precision (k = # real)",
+                           unit="precision")
 def _topk_precision(columns: InputColumns) -> float:
     """Share of real features among the ``n_real`` strongest observation features (1.0: the
     strength ranking puts every real feature first)."""
@@ -236,7 +279,8 @@ def _topk_precision(columns: InputColumns) -> float:
     return topk_precision_recall(ranking, columns.real, columns.n_real)[0]
 
 
-@register_filtering_metric("real_share")
+@register_filtering_metric("real_share", label="share of input connections on real features",
+                           unit="share of connections", percent=True)
 def _real_share(columns: InputColumns) -> float:
     """Share of all the layer's connections on real columns, actions counted as real (at density d
     and noise fraction f its ceiling is about ``(1 − f) / d``: read it with the in-degree, not
@@ -269,10 +313,6 @@ class FilteringMetrics:
 def column_filtering_metrics(columns: InputColumns) -> FilteringMetrics:
     """Every registered filtering metric of one layer's columns."""
     return FilteringMetrics({name: float(metric(columns)) for name, metric in FILTERING_METRICS.items()})
-
-
-#: the registered metrics' names, in order (columns ``<name>_<network>`` of logs and tables)
-FILTERING_KEYS = tuple(FILTERING_METRICS)
 
 
 def filtering_metrics(mask: torch.Tensor | np.ndarray, weight: torch.Tensor | np.ndarray,

@@ -9,7 +9,7 @@ import pytest
 import torch
 from stable_baselines3.common.noise import NormalActionNoise
 
-from sparse_rl.agents import METHODS, SparseSAC, SparseTD3, make_agent
+from sparse_rl.agents import METHODS, Method, SparseSAC, SparseTD3, make_agent
 from sparse_rl.experiment.config import config_from_dict, load_config
 from sparse_rl.experiment.errors import ConfigError
 from sparse_rl.experiment.shipped_configs import compose_run
@@ -166,3 +166,14 @@ def test_sb3s_own_td3_replays_fresh_noise_with_anf_td3s_settings() -> None:
     assert "replay_noise" not in agent_kwargs(config, 1)
     buffer = sb3_replay_buffer(config, build_env(config, 0, training=True))
     assert buffer["replay_buffer_kwargs"] == {"n_real": 3, "fresh_noise": True}
+
+
+def test_a_new_method_is_one_entry(monkeypatch: pytest.MonkeyPatch) -> None:
+    method = Method("tiny_sac", "Tiny-SAC", "sac", {"preset": "anf"}, {"learning_rate": 5e-4, "batch_size": 64},
+                    net_arch=(32, 32))
+    monkeypatch.setitem(METHODS, method.name, method)
+    config = compose_run(method="tiny_sac", env="Pendulum-v1")
+    assert config.method == "tiny_sac" and config.sparsity == {"preset": "anf"} and config.net_arch == [32, 32]
+    assert config.agent.algorithm == "sac" and config.agent.hyperparams["learning_rate"] == 5e-4
+    agent = make_agent("tiny_sac", "Pendulum-v1")
+    assert isinstance(agent, SparseSAC) and agent.batch_size == 64

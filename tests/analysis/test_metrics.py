@@ -74,11 +74,12 @@ def test_feature_connectivity_of_a_critic_by_hand() -> None:
     assert conn.n_actions == 1 and conn.n_real == 1 and conn.nnz == 5
     assert conn.real_share() == pytest.approx(3 / 5)  # real + action columns
     assert conn.chance_share() == pytest.approx(2 / 4)
-    assert conn.mean_in_degree(REAL) == 3 and conn.mean_in_degree(NOISE) == 1 and conn.mean_in_degree(ACTION) == 0
+    summary = conn.summary()
+    assert summary["in_degree_real"] == 3 and summary["in_degree_noise"] == 1 and summary["in_degree_action"] == 0
+    assert not any(key.startswith("mean_in_degree") for key in summary)  # one name per metric: the registry's
     np.testing.assert_array_equal(conn.ranking(), [1, 0, 2])  # observation features only
     assert conn.topk() == (0.0, 0.0)
     assert conn.topk(2) == (0.5, 1.0)
-    summary = conn.summary()
     assert summary["density"] == pytest.approx(5 / 12) and summary["topk_k"] == 1
     rows = conn.feature_rows()
     assert [r["kind"] for r in rows] == ["real", "noise", "noise", "action"]
@@ -91,7 +92,8 @@ def test_dense_layer_reports_strength_only() -> None:
         layer.weight.copy_(torch.as_tensor(WEIGHT))
     conn = layer_connectivity(layer, "actor", real_mask=np.array([True, False, False, True]))
     assert not conn.is_sparse and conn.in_degree is None and conn.nnz is None
-    assert conn.real_share() is None and conn.mean_in_degree(REAL) is None
+    summary = conn.summary()
+    assert conn.real_share() is None and summary["in_degree_real"] is None and summary["in_degree_action"] is None
     np.testing.assert_allclose(conn.strength, [1.75, 4.0, 1.0, 3.0])
     assert conn.strength_real_share() == pytest.approx(4.75 / 9.75)
     assert conn.topk() == (0.5, 0.5)  # top 2 by strength: columns 1, 3

@@ -115,6 +115,15 @@ def test_new_kind_is_one_class(monkeypatch: pytest.MonkeyPatch) -> None:
     assert isinstance(dist, ConstantNoise)
     assert repr(dist) == "ConstantNoise(value=2.0)"
     np.testing.assert_array_equal(dist.sample(np.random.default_rng(), 3), [2.0, 2.0, 2.0])
+    # and a config names it, with no other edit
+    from sparse_rl.envs import make_env
+
+    env = make_env({"id": "Pendulum-v1", "noise_fraction": 0.5, "noise_distribution": "constant",
+                    "noise_kwargs": {"value": 2.0}}, seed=0)
+    observation, _ = env.reset(seed=0)
+    real = np.asarray(env.get_wrapper_attr("real_feature_mask"))
+    env.close()
+    assert real.sum() == 3 and np.all(observation[~real] == 2.0)
     assert "constant" not in NOISE_DISTRIBUTIONS  # the real registry is untouched
 
 

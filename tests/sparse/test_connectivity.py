@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from sparse_rl.sparse.connectivity import FILTERING_KEYS, filtering_metrics
+from sparse_rl.sparse.connectivity import filtering_keys, filtering_metrics
 
 
 def test_filtering_metrics_hand_worked() -> None:
@@ -28,7 +28,7 @@ def test_filtering_metrics_hand_worked() -> None:
     # strengths 0.6, 3.0, 0.4, 0.5 over the observation: top-2 = {1, 0}, both real (the action's 18 is left out)
     assert metrics.topk_precision == 1.0
     assert metrics.real_share == pytest.approx(7 / 9)  # real + action columns: 3 + 2 + 2 of 9
-    assert set(metrics.as_dict()) == set(FILTERING_KEYS)
+    assert set(metrics.as_dict()) == set(filtering_keys())
 
 
 def test_filtering_metrics_can_count_the_actions_as_real_as_grootens_code() -> None:
@@ -74,6 +74,6 @@ def test_the_analysis_summary_carries_every_registered_metric() -> None:
     real = np.array([True, False, False])
     conn = FeatureConnectivity("qf0", weight.sum(axis=0).astype(np.float32), mask.sum(axis=0), 2, 3, real)
     summary = conn.summary()
-    assert all(key in summary for key in FILTERING_KEYS)
-    assert {key: summary[key] for key in FILTERING_KEYS} == pytest.approx(
+    assert all(key in summary for key in filtering_keys())
+    assert {key: summary[key] for key in filtering_keys()} == pytest.approx(
         filtering_metrics(mask, weight, real).as_dict(), nan_ok=True)
