@@ -43,6 +43,10 @@ COLORS = {"SAC": "tab:blue", "ANF-SAC": "tab:orange", "SF-SAC": "tab:green", "TD
           "ANF-TD3": "tab:red"}
 
 
+#: A goal is judged (met or not) only with at least this many seeds of both agents.
+MIN_SEEDS_FOR_A_VERDICT = 2
+
+
 def read_csv(path: Path) -> list[dict[str, float]]:
     """Rows of a CSV file as floats (an empty or non-numeric cell becomes ``nan``)."""
     if not path.is_file():
@@ -198,6 +202,10 @@ def report(sweep: Path, out: Path, warmup: int) -> str:
                          f"[{p_low:.2f}, {p_high:.2f}] | ≥ {factor:g}× | no |")
             continue
         ratio = x.mean() / y.mean()
+        if min(x.size, y.size) < MIN_SEEDS_FOR_A_VERDICT:  # one seed has no interval: no verdict either
+            lines.append(f"| {better} / {baseline} | {ratio:.2f} (no CI: {min(x.size, y.size)} seed) | – | "
+                         f"≥ {factor:g}× | not yet: needs ≥ {MIN_SEEDS_FOR_A_VERDICT} seeds of each |")
+            continue
         low, high = ratio_ci(x, y)
         disjoint = bootstrap_ci(x)[0] > bootstrap_ci(y)[1]
         goal = f"≥ {factor:g}× with disjoint CIs" if factor > 1 else "≥ 1×"
@@ -232,6 +240,8 @@ def _ci(values: np.ndarray, spec: str = ",.0f") -> str:
     values = values[np.isfinite(values)]
     if values.size == 0:
         return "–"
+    if values.size == 1:
+        return f"{values[0]:{spec}} (one seed)"
     low, high = bootstrap_ci(values)
     return f"{values.mean():{spec}} [{low:{spec}}, {high:{spec}}]"
 

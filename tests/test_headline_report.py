@@ -42,3 +42,18 @@ def test_the_report_states_returns_goals_and_the_steps_to_filter(tmp_path: Path)
     assert "| SAC | 3 | 440 [" in text and "| 1.0 |" in text  # (60 - 30) / (40 - 10) steps/s
     assert (tmp_path / "out" / "headline_curves.png").is_file()
     assert (tmp_path / "out" / "headline_filtering.png").is_file()
+
+
+def test_one_seed_gets_no_interval_and_no_verdict(tmp_path: Path) -> None:
+    report = _load_script()
+    for agent, final in (("SAC", 100.0), ("ANF-SAC", 300.0)):
+        run_dir = tmp_path / "runs" / f"{agent}-s0"
+        run_dir.mkdir(parents=True)
+        (run_dir / "metrics.csv").write_text("timesteps,wall_time_s\n30,10\n60,40\n")
+        write_record(tmp_path, {"run_id": f"{agent}-s0", "agent": agent, "seed": 0, "status": "finished",
+                                "final_return": final, "auc": final / 2, "timesteps": 60, "run_dir": str(run_dir),
+                                "curve": {"timesteps": [30, 60], "returns": [final / 2, final]}})
+    text = report.report(tmp_path, tmp_path / "out", warmup=20)
+    assert "| ANF-SAC / SAC | 3.00 (no CI: 1 seed) | – | ≥ 1.3× | not yet: needs ≥ 2 seeds of each |" in text
+    assert "| SAC | 1 | 100 (one seed) |" in text
+    assert "| yes |" not in text and "| no |" not in text
