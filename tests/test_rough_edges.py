@@ -39,6 +39,8 @@ def test_a_command_piped_into_head_exits_quietly(tmp_path: Path) -> None:
 
 def test_a_ctrl_c_during_the_exit_handlers_exits_quietly(tmp_path: Path) -> None:
     script = ("import atexit, os, signal, sys, time\n"
+              # as from a terminal: a runner started in the background (`cmd &`) passes SIGINT ignored
+              "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
               "from sparse_rl.cli import main\n"
               "atexit.register(lambda: (os.kill(os.getpid(), signal.SIGINT), time.sleep(2)))\n"
               "sys.argv = ['sparse-rl', 'configs', 'show', 'base']\n"
