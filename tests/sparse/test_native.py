@@ -204,3 +204,18 @@ def test_a_build_without_openmp_still_loads(monkeypatch: pytest.MonkeyPatch, tmp
 def test_kernel_threads_must_be_positive(threads: int) -> None:
     with pytest.raises(ValueError, match="threads must be at least 1"):
         native.kernel_threads(threads)
+
+
+@pytest.mark.parametrize("columns", [8, 16, 24, 32, 40, 48, 56])
+def test_the_products_columns_do_not_depend_on_the_vectors_that_hold_them(kernels: native.NativeKernels,
+                                                                          columns: int) -> None:
+    """A batch column gets the same operations (y, then one fused multiply-add per nonzero, in
+    order) whether a 16-float vector (AVX-512), an 8-float one or a tile of 64 holds it: the first
+    ``columns`` of a batch of 64 (four vectors of 16) equal a batch of ``columns`` (16s and an 8)
+    bit for bit, and a batch of 72 (a tile of 64, then an 8) agrees on its first 64."""
+    structure, _ = _structure(300, 40, 0.2)
+    values = torch.randn(structure.nnz)
+    x_t = torch.randn(300, 72)
+    full = structure.matmul(values, x_t[:, :64].contiguous())
+    assert torch.equal(structure.matmul(values, x_t[:, :columns].contiguous()), full[:, :columns])
+    assert torch.equal(structure.matmul(values, x_t.contiguous())[:, :64], full)
