@@ -219,3 +219,30 @@ def test_the_products_columns_do_not_depend_on_the_vectors_that_hold_them(kernel
     full = structure.matmul(values, x_t[:, :64].contiguous())
     assert torch.equal(structure.matmul(values, x_t[:, :columns].contiguous()), full[:, :columns])
     assert torch.equal(structure.matmul(values, x_t.contiguous())[:, :64], full)
+
+
+@pytest.mark.parametrize("batch", [1, 3, 7, 68, 100])
+def test_the_batchs_last_floats_are_summed_row_by_row_as_before(kernels: native.NativeKernels, batch: int) -> None:
+    """The last ``batch % 8`` floats of a product (four rows at a time where AVX-512 is) get, for
+    each row, the sum of its nonzeros' products from zero in order, then added to y: the same
+    numbers as that loop written out in float32 with fused multiply-adds (here in float64, rounded
+    after each step)."""
+    structure, _ = _structure(150, 13, 0.3)  # 13 rows: groups of four and a leftover
+    generator = torch.Generator().manual_seed(batch)
+    values = torch.randn(structure.nnz, generator=generator)
+    x_t = torch.randn(150, batch, generator=generator)
+    bias = torch.randn(13, generator=generator)
+    got = structure.matmul(values, x_t, bias)
+    tail = batch % 8
+    blocked = values[structure.block_slots].double()
+    crow, col = structure.block_crow.tolist(), structure.block_col.long()
+    for row in range(13):
+        y = bias[row].expand(tail).clone()
+        for block in range(-(-150 // structure.width)):
+            acc = torch.zeros(tail, dtype=torch.float64)
+            start, stop = crow[block * 13 + row], crow[block * 13 + row + 1]
+            for k in range(start, stop):
+                x = x_t[block * structure.width + col[k], batch - tail:].double()
+                acc = (acc + blocked[k] * x).float().double()  # the product exact in float64: a fused multiply-add
+            y = (y.double() + acc).float()
+        assert torch.equal(got[row, batch - tail:], y), row
