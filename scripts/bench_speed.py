@@ -52,6 +52,8 @@ AGENTS: dict[str, dict[str, Any]] = {
     "anf": {"sparsity": "anf"},
     # the shipped method (`sparse-rl train --method anf_sac`): make_agent("anf_sac", ...)
     "anf_sac": {"method": "anf_sac"},
+    # the same with torch's fused Adam (one kernel per tensor; not the same bits: docs/performance.md)
+    "anf_sac_fused": {"method": "anf_sac", "optimizer_kwargs": {"fused": True}},
     "all_layers_90": {"sparsity": {"preset": "all_layers", "density": 0.1}},
     # Not a preset: the ANF topology at 95% sparsity, to show the regime where CSR kernels pay.
     "anf_95": {"sparsity": {"preset": "anf", "density": 0.05}},
@@ -132,9 +134,16 @@ def build_agent(agent: str, env: Any, **kwargs: Any) -> Any:
     from stable_baselines3 import SAC
 
     from sparse_rl.agents import SparseSAC, make_agent
+    from sparse_rl.agents.methods import METHODS
 
     if "method" in AGENTS[agent]:  # the shipped method, its own net_arch and policy_kwargs included
-        return make_agent(AGENTS[agent]["method"], env, seed=0, **kwargs)
+        method = AGENTS[agent]["method"]
+        if "optimizer_kwargs" in AGENTS[agent]:  # added to the method's own (its weight decay stays)
+            policy_kwargs = dict(METHODS[method].hyperparams.get("policy_kwargs", {}))
+            policy_kwargs["optimizer_kwargs"] = {**policy_kwargs.get("optimizer_kwargs", {}),
+                                                 **AGENTS[agent]["optimizer_kwargs"]}
+            kwargs["policy_kwargs"] = policy_kwargs
+        return make_agent(method, env, seed=0, **kwargs)
     kwargs.update(seed=0, policy_kwargs={"net_arch": [256, 256]})
     sparsity = AGENTS[agent]["sparsity"]
     return SAC("MlpPolicy", env, **kwargs) if sparsity is None else SparseSAC("MlpPolicy", env, sparsity=sparsity,

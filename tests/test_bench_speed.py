@@ -78,3 +78,12 @@ def test_the_phase_timer_splits_the_cpu_time_of_training(monkeypatch: pytest.Mon
                   "critic optimizer step", "actor optimizer step", "polyak_update", "env step", "topology step"):
         assert seconds.get(phase, 0.0) > 0.0, phase
     assert "ent_coef optimizer step" not in seconds  # ANF-SAC's temperature is fixed
+
+
+def test_the_fused_variant_adds_fused_adam_to_the_methods_optimizer_settings() -> None:
+    bench = _load_script()
+    env = make_env({"id": "Pendulum-v1", "n_noise": 300}, seed=0)
+    model = bench.build_agent("anf_sac_fused", env, learning_starts=20, buffer_size=100, batch_size=32, device="cpu")
+    assert model.policy.optimizer_kwargs == {"weight_decay": 2e-4, "fused": True}
+    assert all(group["fused"] and not group["foreach"] for group in model.actor.optimizer.param_groups)
+    model.learn(25)  # fused Adam steps the csr values and the dense layers
