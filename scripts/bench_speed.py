@@ -15,6 +15,8 @@ markdown table::
     python scripts/bench_speed.py                      # quick: f = 0, 0.99 and 17,000 inputs
     python scripts/bench_speed.py --threads 1 all --batch-size 256 100
     python scripts/bench_speed.py --settings f0 f0.98 f0.99 --agents dense_sb3 anf_sac   # what the noise costs
+    python scripts/bench_speed.py --agents dense_sb3 anf_sac --baseline /tmp/before   # also anf_sac@baseline:
+                                   # the same agent from another checkout's package, in the same rounds
     python scripts/bench_speed.py --scale              # also 100,000 inputs (sparse only by default)
     python scripts/bench_speed.py --device cuda --agents dense_sb3 anf_masked anf_csr
     python scripts/bench_speed.py --out docs/performance.json --markdown docs/performance.md
@@ -206,11 +208,14 @@ def run_child(agent: str, setting_name: str, setting: dict[str, Any], batch_size
     """Run :func:`measure` in a fresh subprocess; a failure (e.g. out of memory) is reported, not raised."""
     steps = max(10, round(args.steps * STEPS_SCALE.get(setting_name, 1.0)))
     buffer_size = SCALE_BUFFER_SIZE if setting_name in SCALE_SETTING else args.buffer_size
-    spec = {"agent": agent, "setting": setting, "steps": steps, "learning_starts": args.learning_starts,
+    name, _, code = agent.partition(BASELINE_SUFFIX)
+    spec = {"agent": name, "setting": setting, "steps": steps, "learning_starts": args.learning_starts,
             "buffer_size": buffer_size, "batch_size": batch_size, "threads": threads, "device": args.device,
             "profile": args.profile, "phases": args.phases}
     labels = {"agent": agent, "setting": setting_name, "batch_size": batch_size, "threads": threads}
-    environment = {**os.environ, **{name: str(threads) for name in THREAD_VARIABLES}}
+    environment = {**os.environ, **{variable: str(threads) for variable in THREAD_VARIABLES}}
+    if agent.endswith(BASELINE_SUFFIX):  # the same agent built from the --baseline checkout's package
+        environment["PYTHONPATH"] = str(Path(args.baseline).resolve())
     try:
         result = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], capture_output=True,
                                 text=True, timeout=args.timeout, env=environment)
@@ -220,6 +225,22 @@ def run_child(agent: str, setting_name: str, setting: dict[str, Any], batch_size
         lines = (result.stderr or result.stdout).strip().splitlines() or ["(no output)"]
         return {**labels, "error": f"exit {result.returncode}: {lines[-1]}"}
     return {**labels, **json.loads(result.stdout.strip().splitlines()[-1])}
+
+
+#: the label's ending of an agent run from the ``--baseline`` checkout
+BASELINE_SUFFIX = "@baseline"
+
+
+def run_list(agents: list[str], baseline: str | None) -> list[str]:
+    """The agents of a round, in order: each of ``agents`` and, with a ``baseline`` checkout, right
+    after it the same agent built from that checkout's package (``anf_sac@baseline``), except dense
+    SB3, which is SB3's either way."""
+    runs = []
+    for agent in agents:
+        runs.append(agent)
+        if baseline and agent != DENSE_AGENT:
+            runs.append(agent + BASELINE_SUFFIX)
+    return runs
 
 
 #: what the BLAS and OpenMP libraries read for their thread counts (set per child like torch's)
@@ -326,6 +347,9 @@ def main() -> None:
     parser.add_argument("--phases", action="store_true",
                         help="add each run's CPU time per step split by phase of the training loop to the JSON")
     parser.add_argument("--agents", nargs="+", default=DEFAULT_AGENTS, choices=list(AGENTS))
+    parser.add_argument("--baseline", metavar="DIR",
+                        help="also run each sparse agent from the sparse_rl package in this checkout (its PYTHONPATH), "
+                             "labelled AGENT@baseline, interleaved in the same rounds: before/after in one run")
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS) + list(SCALE_SETTING))
     parser.add_argument("--scale", action="store_true", help="add the 100,000-input setting")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per run before it counts as failed")
@@ -358,12 +382,12 @@ def main() -> None:
     report = {"date": date, "command": command, "machine": platform.machine(), "processor": _processor(),
               "cores": _threads("all"), "python": platform.python_version(), "device": args.device,
               "batch_sizes": args.batch_size, "threads": args.threads, "steps": args.steps,
-              "learning_starts": args.learning_starts, "runs": runs}
+              "learning_starts": args.learning_starts, "baseline": _describe_checkout(args.baseline), "runs": runs}
     for round_index in range(args.repeats):
         for setting_name, setting in settings.items():
             for batch_size in args.batch_size:
                 for threads in args.threads:
-                    for agent in args.agents:
+                    for agent in run_list(args.agents, args.baseline):
                         run = run_child(agent, setting_name, setting, batch_size, threads, args)
                         run["round"] = round_index
                         runs.append(run)
@@ -383,6 +407,18 @@ def main() -> None:
 def _write(path: str, report: dict[str, Any]) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(report, indent=2) + "\n")
+
+
+def _describe_checkout(directory: str | None) -> str | None:
+    """``DIR (commit)`` of a ``--baseline`` checkout (its git commit where it has one), or ``None``."""
+    if directory is None:
+        return None
+    try:
+        commit = subprocess.run(["git", "-C", directory, "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return f"{directory} ({commit})" if commit else directory
 
 
 def _processor() -> str:

@@ -87,3 +87,14 @@ def test_the_fused_variant_adds_fused_adam_to_the_methods_optimizer_settings() -
     assert model.policy.optimizer_kwargs == {"weight_decay": 2e-4, "fused": True}
     assert all(group["fused"] and not group["foreach"] for group in model.actor.optimizer.param_groups)
     model.learn(25)  # fused Adam steps the csr values and the dense layers
+
+
+def test_a_baseline_checkout_adds_each_sparse_agent_from_there_in_the_same_round(tmp_path: Path) -> None:
+    bench = _load_script()
+    assert bench.run_list(["dense_sb3", "anf_sac", "anf"], None) == ["dense_sb3", "anf_sac", "anf"]
+    assert bench.run_list(["dense_sb3", "anf_sac", "anf"], str(tmp_path)) == [
+        "dense_sb3", "anf_sac", "anf_sac@baseline", "anf", "anf@baseline"]
+    runs = [_run("dense_sb3", "f0", 50.0, 0), _run("anf_sac", "f0.98", 40.0, 0),
+            _run("anf_sac@baseline", "f0.98", 30.0, 0)]
+    rows = {row["agent"]: row for row in bench.summarise(runs) if row["setting"] == "f0.98"}
+    assert rows["anf_sac"]["ratio_vs_clean_dense"] == 0.8 and rows["anf_sac@baseline"]["ratio_vs_clean_dense"] == 0.6
