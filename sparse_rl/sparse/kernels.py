@@ -82,6 +82,8 @@ class CSRStructure:
     :param tail_slots: slots of the tail's connections
     :param tail_rows: their output units
     :param tail_cols: their inputs, counted from ``head``
+    :param tail_flat: their flat positions in the tail's dense (out_features × tail) matrix,
+        ``tail_rows · tail + tail_cols``
     :param in_kernel_order: whether the slots already are the kernels' order (blocked head, then
         tail; see :meth:`~sparse_rl.sparse.layers.csr.CSRSparseLinear.order_for_kernels_`): the kernels
         then read and write ``values`` and its gradient without gathering them
@@ -102,6 +104,7 @@ class CSRStructure:
     tail_slots: torch.Tensor
     tail_rows: torch.Tensor
     tail_cols: torch.Tensor
+    tail_flat: torch.Tensor
     in_kernel_order: bool
 
     @property
@@ -166,7 +169,8 @@ class CSRStructure:
         return cls(in_features, out_features, head, width, sorted_positions, sorted_slots,
                    block_slots, block_crow, (h_cols[block_order] - block_of * width).to(torch.int32),
                    sorted_slots[t_order], t_crow, rows[t_order].to(torch.int32),
-                   tail_slots, rows[in_tail], cols[in_tail] - head, in_kernel_order)
+                   tail_slots, rows[in_tail], cols[in_tail] - head,
+                   rows[in_tail] * (in_features - head) + cols[in_tail] - head, in_kernel_order)
 
     def kernel_order(self) -> torch.Tensor:
         """The slots in the kernels' order: the head's in blocked order, then the tail's."""
@@ -174,9 +178,15 @@ class CSRStructure:
 
     def tail_weight(self, values: torch.Tensor) -> torch.Tensor:
         """The tail's weights as a dense (out_features × tail) matrix (detached)."""
-        weight = values.new_zeros(self.out_features, self.tail)
-        weight[self.tail_rows, self.tail_cols] = values.detach()[self.tail_slots]
-        return weight
+        weight = values.new_zeros(self.out_features * self.tail)
+        return weight.index_copy_(0, self.tail_flat, self._tail_values(values)).view(self.out_features, self.tail)
+
+    def _tail_values(self, values: torch.Tensor) -> torch.Tensor:
+        """The tail's weights in the order of :attr:`tail_slots` (detached; a view in kernel order,
+        where the tail's slots are the last ones, in that order)."""
+        if self.in_kernel_order:
+            return values.detach()[self.block_slots.numel():]
+        return values.detach().index_select(0, self.tail_slots)
 
     def _blocks(self) -> list[tuple[int, int, int, int]]:
         """``(first input, inputs, start, stop)`` of each non-empty block (for the torch path)."""
@@ -248,7 +258,11 @@ class CSRStructure:
             return grad
         if self.tail_slots.numel():
             assert x_tail is not None
-            grad.index_copy_(0, self.tail_slots, (grad_t @ x_tail)[self.tail_rows, self.tail_cols])
+            tail_grad = (grad_t @ x_tail).view(-1).index_select(0, self.tail_flat)
+            if self.in_kernel_order:  # the tail's slots are the last ones
+                grad[self.block_slots.numel():] = tail_grad
+            else:
+                grad.index_copy_(0, self.tail_slots, tail_grad)
         if self.block_slots.numel() == 0:
             return grad
         if supports(x_t, grad_t):

@@ -8,10 +8,11 @@
  * Both kernels split the inputs into column blocks, each a CSR matrix of its own, and sweep a block
  * one batch tile at a time: the tile of the block's inputs that the sweep reads (128 inputs x 64
  * floats = 32 KiB) then mostly stays in the L1 cache, where a sweep over all the batch reads from
- * L2. In the product, a tile's accumulators stay in vector registers (8 AVX2 registers for 64
- * floats), so each nonzero costs 8 loads and 8 fused multiply-adds per tile; a batch that is not a
- * multiple of the tile takes one more pass for its remaining groups of 8, and one scalar pass for
- * its last few floats. A plain CSR product is the case of one block (the input gradient Wᵀ g).
+ * L2. In the product, a tile's accumulators stay in vector registers (4 AVX-512 registers for 64
+ * floats, or 8 AVX2 ones), so each nonzero costs 4 loads and 4 fused multiply-adds per tile (8 with
+ * AVX2); a batch that is not a multiple of the tile takes one more pass for its remaining groups of
+ * 16 and 8, and one scalar pass for its last few floats. A plain CSR product is the case of one
+ * block (the input gradient Wᵀ g).
  *
  * Threads (OpenMP, when the compiler has it): both kernels take a thread count and give each thread
  * a contiguous range of output rows, balanced by their nonzeros. A thread runs the one-thread loops
@@ -46,23 +47,45 @@ static inline float sum8(v8f v)
     return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
 }
 
-/* The blocked kernels: CHUNKS accumulators of 8 floats (1 to 8), int32 column indices within a
- * block, `xb` the block's first input row. */
-static inline __attribute__((always_inline)) void tile32(int chunks, int64_t k0, int64_t k1, const int32_t *col,
-                                                         const float *val, const float *xb, int64_t ldx,
-                                                         int64_t b0, float *yr)
+/* Sixteen floats: one AVX-512 register (two AVX2 registers, four NEON ones where there is none). */
+typedef float v16f __attribute__((vector_size(64)));
+
+static inline v16f load16(const float *p)
 {
-    v8f acc[8];
-    for (int c = 0; c < chunks; ++c)
-        acc[c] = load8(yr + b0 + 8 * c);
+    v16f v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void store16(float *p, v16f v) { memcpy(p, &v, sizeof v); }
+
+/* The product's tile: N16 accumulators of 16 floats (0 to 4) and N8 of 8 (0 or 1) over the batch
+ * columns [b0, b0 + 16 N16 + 8 N8) of output row `yr`, for the nonzeros [k0, k1) of its row in a
+ * block (int32 column indices within the block, `xb` the block's first input row). Every float of
+ * the tile gets the same operations in the same order (y, then one fused multiply-add per nonzero)
+ * whatever vector holds it, so the width of the vectors does not change a bit of the result. */
+static inline __attribute__((always_inline)) void tile(int n16, int n8, int64_t k0, int64_t k1, const int32_t *col,
+                                                       const float *val, const float *xb, int64_t ldx, int64_t b0,
+                                                       float *yr)
+{
+    v16f acc[4];
+    v8f acc8 = {0};
+    for (int c = 0; c < n16; ++c)
+        acc[c] = load16(yr + b0 + 16 * c);
+    if (n8)
+        acc8 = load8(yr + b0 + 16 * n16);
     for (int64_t k = k0; k < k1; ++k) {
         const float w = val[k];
         const float *xr = xb + (int64_t)col[k] * ldx + b0;
-        for (int c = 0; c < chunks; ++c)
-            acc[c] += w * load8(xr + 8 * c);
+        for (int c = 0; c < n16; ++c)
+            acc[c] += w * load16(xr + 16 * c);
+        if (n8)
+            acc8 += w * load8(xr + 16 * n16);
     }
-    for (int c = 0; c < chunks; ++c)
-        store8(yr + b0 + 8 * c, acc[c]);
+    for (int c = 0; c < n16; ++c)
+        store16(yr + b0 + 16 * c, acc[c]);
+    if (n8)
+        store8(yr + b0 + 16 * n16, acc8);
 }
 
 /* 1 if this build runs its kernels on threads (OpenMP), else 0. */
@@ -75,14 +98,63 @@ int64_t sparse_rl_threaded(void)
 #endif
 }
 
-/* One sweep of a block's rows [r0, r1) over the batch tile [b0, b0 + 8 * CHUNKS). */
+/* One sweep of a block's rows [r0, r1) over the batch tile [b0, b0 + 8 * CHUNKS) (CHUNKS 1 to 8). */
 static inline __attribute__((always_inline)) void sweep(int chunks, int64_t r0, int64_t r1, const int64_t *crow,
                                                         const int32_t *col, const float *val, const float *xb,
                                                         int64_t ldx, int64_t batch, int64_t b0, float *y)
 {
     for (int64_t r = r0; r < r1; ++r)
         if (crow[r] < crow[r + 1])
-            tile32(chunks, crow[r], crow[r + 1], col, val, xb, ldx, b0, y + r * batch);
+            tile(chunks / 2, chunks % 2, crow[r], crow[r + 1], col, val, xb, ldx, b0, y + r * batch);
+}
+
+/* The batch's last `tail` floats (fewer than 8, from b0) of rows [r0, r1) of a block: for each, the
+ * sum of its nonzeros' products (fused multiply-adds from zero, in order), then added to y. */
+static void tail_rows(int64_t r0, int64_t r1, const int64_t *crow, const int32_t *col, const float *val,
+                      const float *xb, int64_t ldx, int64_t batch, int64_t b0, int64_t tail, float *y)
+{
+    int64_t r = r0;
+#if defined(__AVX512F__) && defined(__AVX512VL__)
+    /* Four rows at a time, each in the lanes of its own vector (masked loads read only the tail):
+     * four independent chains of fused multiply-adds instead of one, the same operations per float. */
+    const __mmask8 lanes = (__mmask8)((1u << tail) - 1u);
+    for (; r + 4 <= r1; r += 4) {
+        __m256 acc[4];
+        int64_t k[4], end[4], common = INT64_MAX;
+        for (int q = 0; q < 4; ++q) {
+            acc[q] = _mm256_setzero_ps();
+            k[q] = crow[r + q];
+            end[q] = crow[r + q + 1];
+            if (end[q] - k[q] < common)
+                common = end[q] - k[q];
+        }
+        for (int64_t j = 0; j < common; ++j)
+            for (int q = 0; q < 4; ++q) {
+                const int64_t at = k[q] + j;
+                const __m256 x = _mm256_maskz_loadu_ps(lanes, xb + (int64_t)col[at] * ldx + b0);
+                acc[q] = _mm256_fmadd_ps(_mm256_set1_ps(val[at]), x, acc[q]);
+            }
+        for (int q = 0; q < 4; ++q) {
+            for (int64_t at = k[q] + common; at < end[q]; ++at) {
+                const __m256 x = _mm256_maskz_loadu_ps(lanes, xb + (int64_t)col[at] * ldx + b0);
+                acc[q] = _mm256_fmadd_ps(_mm256_set1_ps(val[at]), x, acc[q]);
+            }
+            float *yr = y + (r + q) * batch + b0;
+            _mm256_mask_storeu_ps(yr, lanes, _mm256_add_ps(_mm256_maskz_loadu_ps(lanes, yr), acc[q]));
+        }
+    }
+#endif
+    for (; r < r1; ++r) {
+        float acc[8] = {0};
+        for (int64_t k = crow[r]; k < crow[r + 1]; ++k) {
+            const float w = val[k];
+            const float *xr = xb + (int64_t)col[k] * ldx + b0;
+            for (int64_t i = 0; i < tail; ++i)
+                acc[i] += w * xr[i];
+        }
+        for (int64_t i = 0; i < tail; ++i)
+            y[r * batch + b0 + i] += acc[i];
+    }
 }
 
 /* Rows [r0, r1) of sparse_rl_spmm_blocked, on one thread. */
@@ -105,20 +177,8 @@ static void spmm_rows(int64_t blocks, int64_t width, int64_t rows, const int64_t
         case 7: sweep(7, r0, r1, cb, col, val, xb, ldx, batch, full, y); break;
         default: break;
         }
-        if (tail > 0) {
-            const int64_t b0 = batch - tail;
-            for (int64_t r = r0; r < r1; ++r) {
-                float acc[8] = {0};
-                for (int64_t k = cb[r]; k < cb[r + 1]; ++k) {
-                    const float w = val[k];
-                    const float *xr = xb + (int64_t)col[k] * ldx + b0;
-                    for (int64_t i = 0; i < tail; ++i)
-                        acc[i] += w * xr[i];
-                }
-                for (int64_t i = 0; i < tail; ++i)
-                    y[r * batch + b0 + i] += acc[i];
-            }
-        }
+        if (tail > 0)
+            tail_rows(r0, r1, cb, col, val, xb, ldx, batch, batch - tail, tail, y);
     }
 }
 

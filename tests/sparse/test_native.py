@@ -204,3 +204,45 @@ def test_a_build_without_openmp_still_loads(monkeypatch: pytest.MonkeyPatch, tmp
 def test_kernel_threads_must_be_positive(threads: int) -> None:
     with pytest.raises(ValueError, match="threads must be at least 1"):
         native.kernel_threads(threads)
+
+
+@pytest.mark.parametrize("columns", [8, 16, 24, 32, 40, 48, 56])
+def test_the_products_columns_do_not_depend_on_the_vectors_that_hold_them(kernels: native.NativeKernels,
+                                                                          columns: int) -> None:
+    """A batch column gets the same operations (y, then one fused multiply-add per nonzero, in
+    order) whether a 16-float vector (AVX-512), an 8-float one or a tile of 64 holds it: the first
+    ``columns`` of a batch of 64 (four vectors of 16) equal a batch of ``columns`` (16s and an 8)
+    bit for bit, and a batch of 72 (a tile of 64, then an 8) agrees on its first 64."""
+    structure, _ = _structure(300, 40, 0.2)
+    values = torch.randn(structure.nnz)
+    x_t = torch.randn(300, 72)
+    full = structure.matmul(values, x_t[:, :64].contiguous())
+    assert torch.equal(structure.matmul(values, x_t[:, :columns].contiguous()), full[:, :columns])
+    assert torch.equal(structure.matmul(values, x_t.contiguous())[:, :64], full)
+
+
+@pytest.mark.parametrize("batch", [1, 3, 7, 68, 100])
+def test_the_batchs_last_floats_are_summed_row_by_row_as_before(kernels: native.NativeKernels, batch: int) -> None:
+    """The last ``batch % 8`` floats of a product (four rows at a time where AVX-512 is) get, for
+    each row, the sum of its nonzeros' products from zero in order, then added to y: the same
+    numbers as that loop written out in float32 with fused multiply-adds (here in float64, rounded
+    after each step)."""
+    structure, _ = _structure(150, 13, 0.3)  # 13 rows: groups of four and a leftover
+    generator = torch.Generator().manual_seed(batch)
+    values = torch.randn(structure.nnz, generator=generator)
+    x_t = torch.randn(150, batch, generator=generator)
+    bias = torch.randn(13, generator=generator)
+    got = structure.matmul(values, x_t, bias)
+    tail = batch % 8
+    blocked = values[structure.block_slots].double()
+    crow, col = structure.block_crow.tolist(), structure.block_col.long()
+    for row in range(13):
+        y = bias[row].expand(tail).clone()
+        for block in range(-(-150 // structure.width)):
+            acc = torch.zeros(tail, dtype=torch.float64)
+            start, stop = crow[block * 13 + row], crow[block * 13 + row + 1]
+            for k in range(start, stop):
+                x = x_t[block * structure.width + col[k], batch - tail:].double()
+                acc = (acc + blocked[k] * x).float().double()  # the product exact in float64: a fused multiply-add
+            y = (y.double() + acc).float()
+        assert torch.equal(got[row, batch - tail:], y), row

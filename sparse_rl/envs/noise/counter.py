@@ -188,8 +188,9 @@ def counter_noise_feature_major(key: int, indices: np.ndarray, size: int, kind: 
     """:func:`counter_noise` written feature-major: ``out[j, i]`` is feature ``j`` of observation
     ``indices[i]`` (``out`` float32, ``size`` × ``len(indices)``, each row contiguous, any row
     stride): the layout in which the csr kernels read a batch, made without a row-major batch and
-    its transposing copy. The native kernel takes tiles of features on up to ``threads`` threads;
-    without it, numpy computes the same numbers. ``key``, ``indices``, ``size``, ``kind`` and
+    its transposing copy. The native kernel computes 16 observations at once, one per vector lane,
+    and stores each feature of them as one contiguous run; threads take ranges of features (up to
+    ``threads``). Without it, numpy computes the same numbers. ``key``, ``indices``, ``size``, ``kind`` and
     ``threads`` are :func:`counter_noise`'s; ``out`` is required here.
     """
     indices = np.ascontiguousarray(indices, dtype=np.uint64).reshape(-1)

@@ -16,6 +16,9 @@
  */
 #include <stdint.h>
 #include <string.h>
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
 
 /* Values below which a call stays on one thread (starting threads would cost more than it saves). */
 #define MIN_VALUES_PER_THREAD (1 << 16)
@@ -174,34 +177,72 @@ void sparse_rl_counter_noise(uint64_t key, const uint64_t *indices, int64_t rows
         noise_row(mix64(key + (indices[i] + 1u) * GOLDEN), size, kind, out + i * ld);
 }
 
-/* Pairs per tile of the feature-major kernel: 2 x TILE_PAIRS output rows, whose cache lines stay
- * in L1 while consecutive observations fill them. */
-#define TILE_PAIRS 64
+/* Observations per group of the feature-major kernel: one vector of 16 lanes, one observation
+ * each, so that a feature's numbers for the group are one contiguous store. */
+#define GROUP 16
+
+/* Features [2 p0, 2 p1) of observations [i0, i0 + n) (n <= GROUP), feature-major. */
+static void feature_major_group(const uint64_t *streams, int64_t n, int64_t p0, int64_t p1, int64_t size,
+                                int32_t kind, float *out, int64_t ld)
+{
+    for (int64_t p = p0; p < p1; ++p) {
+        uint32_t a[GROUP], b[GROUP];
+        float first[GROUP], second[GROUP];
+        const uint64_t step = (uint64_t)(p + 1) * GOLDEN;
+        for (int64_t i = 0; i < GROUP; ++i) {
+            const uint64_t r = mix64(streams[i] + step);
+            a[i] = (uint32_t)(r >> 40);
+            b[i] = (uint32_t)(r >> 16) & 0xFFFFFFu;
+        }
+        if (kind == 0) {
+            normal_pairs(a, b, GROUP, first, second);
+        } else {
+            for (int64_t i = 0; i < GROUP; ++i) {
+                first[i] = (float)a[i] * TWO_POW_M24;
+                second[i] = (float)b[i] * TWO_POW_M24;
+            }
+        }
+        float *row = out + 2 * p * ld;
+        for (int64_t i = 0; i < n; ++i)
+            row[i] = first[i];
+        if (2 * p + 1 < size) { /* an odd size drops the last second */
+            row += ld;
+            for (int64_t i = 0; i < n; ++i)
+                row[i] = second[i];
+        }
+    }
+}
 
 /*
  * The same numbers as sparse_rl_counter_noise, written feature-major: out[j * ld + i] is feature j
  * of observation indices[i] (each feature's row holds the batch: the layout the csr kernels read).
- * Threads take tiles of features; a number does not depend on who computes it.
+ * Observations are taken GROUP at a time, one per vector lane, each feature of the group computed
+ * for all of them at once and stored contiguously. Threads take ranges of features; a number does
+ * not depend on who computes it.
  */
 void sparse_rl_counter_noise_feature_major(uint64_t key, const uint64_t *indices, int64_t rows, int64_t size,
                                            int32_t kind, float *out, int64_t ld, int64_t threads)
 {
-    const int64_t pairs = (size + 1) / 2, tiles = (pairs + TILE_PAIRS - 1) / TILE_PAIRS;
+    const int64_t pairs = (size + 1) / 2, groups = (rows + GROUP - 1) / GROUP;
     threads = threads_for(rows * size, threads);
+    if (threads > pairs)
+        threads = pairs < 1 ? 1 : pairs;
 #if defined(_OPENMP)
-#pragma omp parallel for schedule(static) num_threads((int)threads) if (threads > 1)
+#pragma omp parallel num_threads((int)threads) if (threads > 1)
 #endif
-    for (int64_t tile = 0; tile < tiles; ++tile) {
-        const int64_t p0 = tile * TILE_PAIRS, n = pairs - p0 < TILE_PAIRS ? pairs - p0 : TILE_PAIRS;
-        float first[TILE_PAIRS], second[TILE_PAIRS];
-        for (int64_t i = 0; i < rows; ++i) {
-            noise_pairs(mix64(key + (indices[i] + 1u) * GOLDEN), p0, n, kind, first, second);
-            float *column = out + 2 * p0 * ld + i;
-            for (int64_t p = 0; p < n; ++p) {
-                column[2 * p * ld] = first[p];
-                if (2 * (p0 + p) + 1 < size) /* an odd size drops the last second */
-                    column[(2 * p + 1) * ld] = second[p];
-            }
+    {
+#if defined(_OPENMP)
+        const int64_t t = omp_get_thread_num(), n = omp_get_num_threads();
+#else
+        const int64_t t = 0, n = 1;
+#endif
+        const int64_t p0 = pairs * t / n, p1 = pairs * (t + 1) / n;
+        for (int64_t g = 0; g < groups; ++g) {
+            uint64_t streams[GROUP] = {0};
+            const int64_t i0 = g * GROUP, count = rows - i0 < GROUP ? rows - i0 : GROUP;
+            for (int64_t i = 0; i < count; ++i)
+                streams[i] = mix64(key + (indices[i0 + i] + 1u) * GOLDEN);
+            feature_major_group(streams, count, p0, p1, size, kind, out + i0, ld);
         }
     }
 }
