@@ -28,7 +28,14 @@ import numpy as np
 
 from sparse_rl.benchmark.plots import aligned_curves
 from sparse_rl.benchmark.results import read_records
-from sparse_rl.benchmark.stats import bootstrap_ci, curve_band, probability_of_improvement, stratified_bootstrap_ci
+from sparse_rl.benchmark.stats import (
+    MIN_SEEDS_FOR_A_VERDICT,
+    bootstrap_ci,
+    curve_band,
+    probability_of_improvement,
+    ratio_of_means_ci,
+    stratified_bootstrap_ci,
+)
 
 #: Grooten et al. (AAMAS 2023) Fig. 5, HalfCheetah-v3 at f = 0.98, read off the figure (±0.2k):
 #: mean return at 100k and 250k training steps
@@ -41,10 +48,6 @@ PAIRS = (("ANF-SAC", "SAC", 1.3), ("ANF-TD3", "TD3", 1.3), ("SF-SAC", "ANF-SAC",
 NETWORKS = ("actor", "qf0", "qf1")
 COLORS = {"SAC": "tab:blue", "ANF-SAC": "tab:orange", "SF-SAC": "tab:green", "TD3": "tab:purple",
           "ANF-TD3": "tab:red"}
-
-
-#: A goal is judged (met or not) only with at least this many seeds of both agents.
-MIN_SEEDS_FOR_A_VERDICT = 2
 
 
 def read_csv(path: Path) -> list[dict[str, float]]:
@@ -78,15 +81,6 @@ def first_step_reaching(steps: Sequence[float], values: Sequence[float], thresho
         if value >= threshold:
             return float(step)
     return math.nan
-
-
-def ratio_ci(better: np.ndarray, baseline: np.ndarray, n_resamples: int = 10_000, seed: int = 0) -> tuple[float, float]:
-    """95% bootstrap CI of mean(better) / mean(baseline), seeds resampled within each agent."""
-    rng = np.random.default_rng(seed)
-    top = rng.choice(better, (n_resamples, better.size)).mean(axis=1)
-    bottom = rng.choice(baseline, (n_resamples, baseline.size)).mean(axis=1)
-    ratios = top / bottom
-    return float(np.percentile(ratios, 2.5)), float(np.percentile(ratios, 97.5))
 
 
 def training_rate(run_dir: Path, warmup: int) -> float:
@@ -206,7 +200,7 @@ def report(sweep: Path, out: Path, warmup: int) -> str:
             lines.append(f"| {better} / {baseline} | {ratio:.2f} (no CI: {min(x.size, y.size)} seed) | – | "
                          f"≥ {factor:g}× | not yet: needs ≥ {MIN_SEEDS_FOR_A_VERDICT} seeds of each |")
             continue
-        low, high = ratio_ci(x, y)
+        low, high = ratio_of_means_ci(x, y)
         disjoint = bootstrap_ci(x)[0] > bootstrap_ci(y)[1]
         goal = f"≥ {factor:g}× with disjoint CIs" if factor > 1 else "≥ 1×"
         met = (ratio >= factor and disjoint) if factor > 1 else ratio >= factor

@@ -80,23 +80,24 @@ def xavier_init_(network: nn.Module) -> None:
                 nn.init.zeros_(module.bias)
 
 
-def sparsify(network: nn.Module, config: SparsityConfig) -> dict[str, float]:
-    """Replace the linear layers of ``network`` whose role is sparse in ``config`` by fresh
-    ``SparseLinear`` layers at the densities the config's distribution gives. Dense layers stay
-    ``nn.Linear``. Returns the density of every linear layer by name.
+def planned_densities(network: nn.Module, config: SparsityConfig) -> dict[str, float]:
+    """The density :func:`sparsify` gives each linear layer of ``network`` under ``config``, by
+    name, without changing the network (1.0 for every layer of a dense config). A network on the
+    ``meta`` device will do: only the layers' shapes and order count.
 
-    Draws masks and weights from torch's global RNG, so a seeded run is reproducible.
+    :param network: the actor or one Q-network (or any MLP: its first layer is the input layer)
+    :param config: the sparsity
     """
     layers = linear_layers(network)
-    roles = layer_roles(network)
     if not config.is_sparse:
         return dict.fromkeys(layers, 1.0)
+    roles = layer_roles(network)
     shapes = {name: (layer.out_features, layer.in_features) for name, layer in layers.items()}
     sparse_names = [name for name in layers if roles[name] in config.sparse_roles]
     epsilon = config.epsilon
     if isinstance(epsilon, dict):
         epsilon = {name: epsilon[roles[name]] for name in sparse_names if roles[name] in epsilon}
-    densities = layer_densities(
+    return layer_densities(
         shapes,
         density=config.density,
         distribution=config.distribution,
@@ -106,7 +107,18 @@ def sparsify(network: nn.Module, config: SparsityConfig) -> dict[str, float]:
         dense_layers=[name for name in layers if name not in sparse_names],
         min_fan_in=config.min_fan_in,
     )
-    for name, layer in layers.items():
+
+
+def sparsify(network: nn.Module, config: SparsityConfig) -> dict[str, float]:
+    """Replace the linear layers of ``network`` whose role is sparse in ``config`` by fresh
+    ``SparseLinear`` layers at the densities the config's distribution gives
+    (:func:`planned_densities`). Dense layers stay ``nn.Linear``. Returns the density of every
+    linear layer by name.
+
+    Draws masks and weights from torch's global RNG, so a seeded run is reproducible.
+    """
+    densities = planned_densities(network, config)
+    for name, layer in linear_layers(network).items():
         if densities[name] < 1.0 and isinstance(layer, nn.Linear):
             _replace(network, name, SparseLinear.from_linear(layer, densities[name], backend=config.layer_backend,
                                                                 init=config.init))

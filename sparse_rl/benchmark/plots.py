@@ -135,7 +135,7 @@ def plot_filtering_curves(records: Sequence[Mapping[str, Any]], out_dir: str | P
             for network in networks:
                 for agent in agents:
                     runs = [r for r in cell if r["agent"] == agent and r.get("filtering_curve")]
-                    means = [_mean_curve(runs, f"{metric.name}_{network}") for metric in panel.metrics]
+                    means = [mean_curve(runs, f"{metric.name}_{network}") for metric in panel.metrics]
                     if any(mean is not None for mean in means):
                         curves[(p, network, agent)] = (means, len(runs))
         panels = [(p, panel) for p, panel in enumerate(registered)
@@ -171,9 +171,14 @@ def plot_filtering_curves(records: Sequence[Mapping[str, Any]], out_dir: str | P
     return written
 
 
-def _mean_curve(runs: Sequence[Mapping[str, Any]], key: str) -> tuple[np.ndarray, np.ndarray] | None:
+def mean_curve(runs: Sequence[Mapping[str, Any]], key: str) -> tuple[np.ndarray, np.ndarray] | None:
     """The mean over runs of one filtering curve on the evaluation steps all runs have (``None``
-    when no run has it)."""
+    when no run has it).
+
+    :param runs: records of one agent in one cell (with ``curve.timesteps`` and ``filtering_curve``)
+    :param key: the filtering curve's name, e.g. ``in_degree_ratio_actor``
+    :return: ``(steps, mean)``, or ``None``
+    """
     series = [dict(zip(r["curve"]["timesteps"], r["filtering_curve"].get(key, []))) for r in runs]
     series = [s for s in series if s and not all(v is None or np.isnan(v) for v in s.values())]
     if not series:

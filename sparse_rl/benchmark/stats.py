@@ -58,6 +58,65 @@ def bootstrap_means(data: np.ndarray, n_resamples: int = N_RESAMPLES, seed: int 
     return data[indices].mean(axis=1)
 
 
+#: a comparison of two agents is judged (met or not) only with at least this many seeds of each:
+#: one seed has no interval
+MIN_SEEDS_FOR_A_VERDICT = 2
+
+
+def two_sample_means(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray,
+                     n_resamples: int = N_RESAMPLES, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Bootstrap means of two independent samples (e.g. two agents' seeds), each resampled within
+    itself from one RNG (``x``'s draws first).
+
+    :param x: one number per seed of the first agent (non-empty)
+    :param y: one number per seed of the second agent (non-empty)
+    :param n_resamples: bootstrap resamples
+    :param seed: the RNG's seed
+    :return: ``(means of x, means of y)``, each of length ``n_resamples``
+    """
+    a, b = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if a.size == 0 or b.size == 0:
+        raise ValueError(f"need at least one value in each sample, got {a.size} and {b.size}")
+    rng = np.random.default_rng(seed)
+    return rng.choice(a, (n_resamples, a.size)).mean(axis=1), rng.choice(b, (n_resamples, b.size)).mean(axis=1)
+
+
+def ratio_of_means_ci(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray, confidence: float = 0.95,
+                      n_resamples: int = N_RESAMPLES, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``mean(x) / mean(y)`` (:func:`two_sample_means`).
+
+    :param x: the numerator's values, one per seed
+    :param y: the denominator's values, one per seed (a ratio means little if their mean can be near 0)
+    :param confidence: the interval's coverage
+    :param n_resamples: bootstrap resamples
+    :param seed: the RNG's seed
+    :return: ``(low, high)``
+    """
+    top, bottom = two_sample_means(x, y, n_resamples, seed)
+    return _percentiles(top / bottom, confidence)
+
+
+def difference_of_means_ci(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray, confidence: float = 0.95,
+                           n_resamples: int = N_RESAMPLES, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``mean(x) - mean(y)`` (:func:`two_sample_means`).
+
+    :param x: the first agent's values, one per seed
+    :param y: the second agent's values, one per seed
+    :param confidence: the interval's coverage
+    :param n_resamples: bootstrap resamples
+    :param seed: the RNG's seed
+    :return: ``(low, high)``
+    """
+    first, second = two_sample_means(x, y, n_resamples, seed)
+    return _percentiles(first - second, confidence)
+
+
+def _percentiles(values: np.ndarray, confidence: float) -> tuple[float, float]:
+    tail = (1.0 - confidence) / 2.0 * 100.0
+    low, high = np.percentile(values, [tail, 100.0 - tail])
+    return float(low), float(high)
+
+
 def curve_band(data: np.ndarray, confidence: float = 0.95, n_resamples: int = 2000,
                seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean and percentile-bootstrap confidence band over seeds of aligned learning curves.
