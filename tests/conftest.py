@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+import importlib.util
 import os
 import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -35,6 +37,18 @@ TINY_CONFIG: dict[str, Any] = {
     "checkpoint": {"freq": 100, "keep": 2},
     "run": {"progress_bar": False},
 }
+
+
+
+def load_script(name: str) -> ModuleType:
+    """Import ``scripts/<name>.py`` as a module (the scripts are not a package), registered in
+    ``sys.modules`` under ``name`` so that its dataclasses and pickles can find it."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(autouse=True)
@@ -136,3 +150,21 @@ def only_run(tmp_path: Path) -> Callable[[], Path]:
         return runs[0]
 
     return find
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory, tiny_defaults: dict[str, Any]) -> Path:
+    """A finished tiny run, shared by a module's tests: copy it (:func:`copy_run`) before changing it."""
+    from sparse_rl.experiment.config import config_from_dict
+    from sparse_rl.experiment.runner import train
+
+    root = tmp_path_factory.mktemp("finished")
+    data = {**tiny_defaults, "total_timesteps": 200, "run": {"root": str(root), "progress_bar": False}}
+    return train(config_from_dict(data)).run_dir
+
+
+def copy_run(run_dir: Path, tmp_path: Path) -> Path:
+    """A copy of ``run_dir`` under ``tmp_path`` (same name), for a test that changes a run."""
+    import shutil
+
+    return Path(shutil.copytree(run_dir, tmp_path / run_dir.name))

@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 from sparse_rl.agents import SparseSAC
 from sparse_rl.agents.buffers import NoiseFreeReplayBuffer
 from sparse_rl.envs import make_env
+from tests.conftest import load_script
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _load_script():
-    spec = importlib.util.spec_from_file_location("bench_speed", REPO / "scripts" / "bench_speed.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def _load_script() -> ModuleType:
+    return load_script("bench_speed")
 
 
 def _run(agent: str, setting: str, speed: float, round_index: int, batch: int = 256) -> dict:

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 from sparse_rl.benchmark.results import write_record
+from tests.conftest import load_script
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _load_script():
-    spec = importlib.util.spec_from_file_location("headline_report", REPO / "scripts" / "headline_report.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def _load_script() -> ModuleType:
+    return load_script("headline_report")
 
 
 def test_the_report_states_returns_goals_and_the_steps_to_filter(tmp_path: Path) -> None:

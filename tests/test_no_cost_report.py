@@ -4,8 +4,6 @@ numbers."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
@@ -16,6 +14,7 @@ import numpy as np
 import pytest
 
 from sparse_rl.benchmark.results import write_record
+from tests.conftest import load_script
 
 matplotlib.use("Agg")
 
@@ -28,12 +27,7 @@ BASE = {(IDP, 0.0): 9000.0, (REACHER, 0.0): -5.0, (IDP, 0.8): 8000.0, (IDP, 0.98
 
 @pytest.fixture(scope="module")
 def report() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("no_cost_report", REPO / "scripts" / "no_cost_report.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script("no_cost_report")
 
 
 def record(agent: str, env: str, fraction: float, seed: int, final: float,

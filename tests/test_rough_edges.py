@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from sparse_rl.cli import main
-from tests.conftest import cli_env
+from tests.conftest import cli_env, copy_run
 
 Factory = Callable[..., dict[str, Any]]
 
@@ -49,26 +49,6 @@ def test_a_ctrl_c_during_the_exit_handlers_exits_quietly(tmp_path: Path) -> None
                           timeout=300)
     assert done.returncode == 130
     assert "Traceback" not in done.stderr and "KeyboardInterrupt" not in done.stderr, done.stderr
-
-
-# --------------------------------------------------------------------------------------------------
-# a finished tiny run (copy it before changing it)
-
-
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory: pytest.TempPathFactory, tiny_defaults: dict[str, Any]) -> Path:
-    from sparse_rl.experiment.config import config_from_dict
-    from sparse_rl.experiment.runner import train
-
-    root = tmp_path_factory.mktemp("finished")
-    data = {**tiny_defaults, "total_timesteps": 200, "run": {"root": str(root), "progress_bar": False}}
-    return train(config_from_dict(data)).run_dir
-
-
-def _copy(run_dir: Path, tmp_path: Path) -> Path:
-    import shutil
-
-    return Path(shutil.copytree(run_dir, tmp_path / run_dir.name))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -155,7 +135,7 @@ def test_a_replay_buffer_json_with_wrong_contents_exits_2_naming_it(
         message: str) -> None:
     import json
 
-    run_dir = _copy(finished_run, tmp_path)
+    run_dir = copy_run(finished_run, tmp_path)
     checkpoint = run_dir / "checkpoints" / "step_200"
     meta = json.loads((checkpoint / "replay_buffer.json").read_text())
     _plant(checkpoint, "replay_buffer.json", json.dumps({**meta, **change}).encode())
@@ -172,7 +152,7 @@ def test_a_planted_replay_buffer_pickle_is_never_unpickled(capsys: pytest.Captur
         def __reduce__(self) -> Any:
             return (os.system, (f"touch {tmp_path / 'planted'}",))
 
-    run_dir = _copy(finished_run, tmp_path)
+    run_dir = copy_run(finished_run, tmp_path)
     checkpoint = run_dir / "checkpoints" / "step_200"
     for name in ("replay_buffer.npz", "replay_buffer.json"):
         (checkpoint / name).unlink()
@@ -192,7 +172,7 @@ def test_a_checkpoint_of_format_1_is_refused_as_made_by_an_older_version(capsys:
                                                                          finished_run: Path, tmp_path: Path) -> None:
     import json
 
-    run_dir = _copy(finished_run, tmp_path)
+    run_dir = copy_run(finished_run, tmp_path)
     manifest_path = run_dir / "checkpoints" / "step_200" / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     manifest_path.write_text(json.dumps({**manifest, "format_version": 1}))
@@ -270,7 +250,7 @@ def _plant_json(checkpoint: Path, name: str, change: Callable[[Any], Any]) -> No
 def test_a_damaged_run_directory_exits_2_naming_the_file_on_resume(
         capsys: pytest.CaptureFixture[str], finished_run: Path, tmp_path: Path, damage: Callable[[Path], Any],
         message: str) -> None:
-    run_dir = _copy(finished_run, tmp_path)
+    run_dir = copy_run(finished_run, tmp_path)
     damage(run_dir)
     config = (run_dir / "config.yaml").read_bytes()
     assert message in _error(capsys, ["train", "--resume", run_dir, "--set", "total_timesteps=300"])
@@ -279,7 +259,7 @@ def test_a_damaged_run_directory_exits_2_naming_the_file_on_resume(
 
 def test_compare_refuses_damaged_runs_unwritable_outputs_formats_and_label_counts(
         capsys: pytest.CaptureFixture[str], finished_run: Path, tmp_path: Path) -> None:
-    run_dir = _copy(finished_run, tmp_path)
+    run_dir = copy_run(finished_run, tmp_path)
     out = tmp_path / "c.png"
     assert "unsupported format '.xyz'" in _error(capsys, ["compare", run_dir, "-o", tmp_path / "curves.xyz"])
     assert "2 label(s) for 1 path(s)" in _error(capsys, ["compare", run_dir, "--labels", "a", "b", "-o", out])
@@ -437,7 +417,7 @@ def test_benchmark_refuses_an_out_directory_it_cannot_write_before_training(
 @pytest.mark.parametrize("name", ["metrics.csv", ".lock"])
 def test_a_symlink_leaving_the_run_directory_is_refused_and_nothing_is_written_through_it(
         capsys: pytest.CaptureFixture[str], finished_run: Path, tmp_path: Path, name: str) -> None:
-    run_dir = _copy(finished_run, tmp_path)
+    run_dir = copy_run(finished_run, tmp_path)
     outside = tmp_path / "outside.txt"
     outside.write_text("precious\n")
     (run_dir / name).unlink(missing_ok=True)
@@ -458,7 +438,7 @@ def test_verify_checks_the_digests_without_loading_anything(capsys: pytest.Captu
                                                            tmp_path: Path) -> None:
     from sparse_rl._util.rundir import sha256
 
-    run_dir = _copy(finished_run, tmp_path)
+    run_dir = copy_run(finished_run, tmp_path)
     assert main(["verify", str(run_dir)]) == 0
     out = capsys.readouterr().out
     assert "2 checkpoint(s) match their manifests (step_100, step_200)" in out

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from sparse_rl.analysis.report import analyze_run, compare_runs
+from tests.conftest import load_script
 
 from .conftest import synthetic_series
 
@@ -84,13 +85,7 @@ def test_compare_a_sparse_and_a_dense_run(sparse_run: Path, dense_run: Path, tmp
 
 
 def test_the_script(sparse_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("analyze_script",
-                                                  Path(__file__).parents[2] / "scripts" / "analyze.py")
-    assert spec is not None and spec.loader is not None
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("analyze")
     killed = tmp_path / "killed"  # a run killed before it saved a model: snapshots only
     shutil.copytree(sparse_run / "connectivity", killed / "connectivity")
     assert script.main([str(killed), "--out", str(tmp_path / "out"), "--no-gif", "--no-tensorboard"]) == 0
