@@ -146,6 +146,7 @@ def main() -> None:
     parser.add_argument("--density", type=float, default=0.2)
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--calls", type=int, default=20, help="calls per timing")
+    parser.add_argument("--cases", nargs="+", default=None, help="only these cases (default: all)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
@@ -153,6 +154,8 @@ def main() -> None:
     results = []
     for batch in args.batches:
         for name, pair in cases(layers, batch).items():
+            if args.cases is not None and name not in args.cases:
+                continue
             row = {"case": name, "batch": batch, **measure(pair, args.repeats, args.calls)}
             results.append(row)
             print(f"{name:>20} batch {batch:>3}: separate {row['separate_ms']:.3f} ms, shared {row['shared_ms']:.3f} "

@@ -124,9 +124,12 @@ def csr_linear_shared(
     grad_mode = torch.is_grad_enabled()
     if grad_mode and (flat.requires_grad or any(tail is not None and tail.requires_grad for tail in tails)):
         # One node per layer, as separate calls have, over the product computed in one sweep.
+        x_t = feature_major(flat)
         with torch.no_grad():
-            ys = matmul_shared(structures, [v.detach() for v in values], feature_major(flat), biases, tails)
-        outputs = [CSRLinearFunction.apply(flat, tail, v, bias, structure, sink, GivenOutput(y_t))
+            ys = matmul_shared(structures, [v.detach() for v in values], x_t, biases, tails)
+        # Without a gradient for x, its feature-major copy is the nodes' input: no copy per node.
+        x_in = flat if flat.requires_grad else x_t.t()
+        outputs = [CSRLinearFunction.apply(x_in, tail, v, bias, structure, sink, GivenOutput(y_t))
                    for tail, v, bias, structure, sink, y_t in zip(tails, values, biases, structures, sinks, ys,
                                                                    strict=True)]
     else:
