@@ -27,13 +27,14 @@ transposed view), so the next CSR layer reads its ``xᵀ`` without a copy.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
 from torch.autograd.function import once_differentiable
 
-from sparse_rl.sparse.native import native_kernels, supports
+from sparse_rl.sparse.native import MAX_PARTS, native_kernels, supports
 
 # torch warns once per process (a C++ warn-once) that CSR tensors are "in beta"; the few operations
 # used here (construction, addmm into a dense result, sampled_addmm) are stable and tested. Spend
@@ -199,6 +200,14 @@ class CSRStructure:
         """``yᵀ = W xᵀ (+ b)``, (out_features × batch), from the head's feature-major inputs ``x_t``
         (head × batch, rows contiguous, any row stride: see :func:`feature_major`) and the tail's
         ``x_tail`` (batch × tail; needed when the structure has a tail)."""
+        y_t = self._output_start(values, x_t, bias, x_tail)
+        if x_t.shape[1] and self.block_slots.numel():
+            self._add_head_product(self._head_values(values), x_t, y_t)
+        return y_t
+
+    def _output_start(self, values: torch.Tensor, x_t: torch.Tensor, bias: torch.Tensor | None,
+                      x_tail: torch.Tensor | None) -> torch.Tensor:
+        """``yᵀ`` before the head's sparse product: the bias (or zeros), plus the tail's product."""
         batch = x_t.shape[1]
         if bias is not None:
             # A fresh tensor: at batch 1, ``expand(...).contiguous()`` would be a view of the bias itself,
@@ -207,27 +216,27 @@ class CSRStructure:
         else:
             # A zero-filled result: MKL with beta = 0 on uninitialised memory can be slow.
             y_t = x_t.new_zeros(self.out_features, batch)
-        if batch == 0:
-            return y_t
-        if self.tail:
+        if batch and self.tail:
             if x_tail is None or x_tail.shape != (batch, self.tail):
                 raise ValueError(f"this structure needs tail inputs of shape {(batch, self.tail)}")
             y_t.addmm_(self.tail_weight(values), x_tail.t())
-        if self.block_slots.numel() == 0:
-            return y_t
-        head_nnz = self.block_slots.numel()
+        return y_t
+
+    def _head_values(self, values: torch.Tensor) -> torch.Tensor:
+        """The head's weights in blocked order (detached; a view where the slots are in kernel order)."""
         if self.in_kernel_order:
-            blocked = values.detach()[:head_nnz]
-        else:
-            blocked = values.detach().index_select(0, self.block_slots)
+            return values.detach()[: self.block_slots.numel()]
+        return values.detach().index_select(0, self.block_slots)
+
+    def _add_head_product(self, blocked: torch.Tensor, x_t: torch.Tensor, y_t: torch.Tensor) -> None:
+        """``y_t += W_head x_t`` from the head's weights in blocked order."""
         if supports(blocked, x_t):
             native_kernels().spmm_blocked(self.block_crow, self.block_col, blocked, self.width, x_t, y_t)
-            return y_t
+            return
         for first, inputs, start, stop in self._blocks():
             crow = self.block_crow[(first // self.width) * self.out_features:][: self.out_features + 1] - start
             weights = _csr(crow, self.block_col[start:stop].long(), blocked[start:stop], (self.out_features, inputs))
             y_t.addmm_(weights, x_t[first:first + inputs])
-        return y_t
 
     def matmul_transposed(self, values: torch.Tensor, grad_t: torch.Tensor) -> torch.Tensor:
         """``Wᵀ gᵀ`` for the head's inputs, (head × batch), from ``grad_t`` (out_features × batch,
@@ -253,30 +262,115 @@ class CSRStructure:
         """``∂L/∂values`` in slot order: ``(gᵀ x)[r, c]`` at each active position only, from the
         head's ``x_t`` (head × batch, rows contiguous), ``grad_t`` (out_features × batch,
         contiguous) and the tail's ``x_tail`` (batch × tail)."""
+        grad = self._sampled_start(x_t, grad_t, x_tail)
+        if self._has_sampled_head(x_t):
+            if supports(x_t, grad_t):
+                out = self._head_grad_out(grad)
+                native_kernels().sddmm_blocked(self.block_crow, self.block_col, self.width, x_t, grad_t, out=out)
+                self._finish_head_grad(grad, out)
+            else:
+                self._torch_sampled_head(grad, x_t, grad_t)
+        return grad
+
+    def _sampled_start(self, x_t: torch.Tensor, grad_t: torch.Tensor, x_tail: torch.Tensor | None) -> torch.Tensor:
+        """The gradient in slot order with the tail's entries filled in and the head's zero."""
         grad = x_t.new_zeros(self.nnz)
-        if self.nnz == 0 or x_t.shape[1] == 0:
-            return grad
-        if self.tail_slots.numel():
+        if self.nnz and x_t.shape[1] and self.tail_slots.numel():
             assert x_tail is not None
             tail_grad = (grad_t @ x_tail).view(-1).index_select(0, self.tail_flat)
             if self.in_kernel_order:  # the tail's slots are the last ones
                 grad[self.block_slots.numel():] = tail_grad
             else:
                 grad.index_copy_(0, self.tail_slots, tail_grad)
-        if self.block_slots.numel() == 0:
-            return grad
-        if supports(x_t, grad_t):
-            if self.in_kernel_order:  # straight into the head's slots
-                native_kernels().sddmm_blocked(self.block_crow, self.block_col, self.width, x_t, grad_t,
-                                               out=grad[: self.block_slots.numel()])
-                return grad
-            sampled = native_kernels().sddmm_blocked(self.block_crow, self.block_col, self.width, x_t, grad_t)
-            return grad.index_copy_(0, self.block_slots, sampled)
+        return grad
+
+    def _has_sampled_head(self, x_t: torch.Tensor) -> bool:
+        """Whether the head's part of a sampled gradient has anything to compute."""
+        return bool(self.block_slots.numel()) and x_t.shape[1] > 0
+
+    def _head_grad_out(self, grad: torch.Tensor) -> torch.Tensor:
+        """Where the native kernel writes the head's sampled gradient (zeros, blocked order): straight
+        into the head's slots of ``grad`` in kernel order, else a scratch tensor."""
+        head_nnz = self.block_slots.numel()
+        return grad[:head_nnz] if self.in_kernel_order else grad.new_zeros(head_nnz)
+
+    def _finish_head_grad(self, grad: torch.Tensor, out: torch.Tensor) -> None:
+        """Move the head's sampled gradient from :meth:`_head_grad_out`'s tensor into its slots."""
+        if not self.in_kernel_order:
+            grad.index_copy_(0, self.block_slots, out)
+
+    def _torch_sampled_head(self, grad: torch.Tensor, x_t: torch.Tensor, grad_t: torch.Tensor) -> None:
+        """The head's sampled gradient on torch's kernels, into its slots of ``grad``."""
         count = int(self.t_crow[self.head])
         pattern = _csr(self.t_crow[: self.head + 1], self.t_col[:count].long(), x_t.new_zeros(count),
                        (self.head, self.out_features))
         sampled = torch.sparse.sampled_addmm(pattern, x_t, grad_t.t(), beta=0.0).values()
-        return grad.index_copy_(0, self.t_slots[:count], sampled)
+        grad.index_copy_(0, self.t_slots[:count], sampled)
+
+    def shares_blocks_with(self, other: CSRStructure) -> bool:
+        """Whether the shared-input kernels can take both structures in one call: the same head,
+        outputs and column blocks (their connections may differ)."""
+        return (self.head, self.out_features, self.width, self.block_crow.numel()) == (
+            other.head, other.out_features, other.width, other.block_crow.numel())
+
+
+def matmul_shared(structures: Sequence[CSRStructure], values: Sequence[torch.Tensor], x_t: torch.Tensor,
+                  biases: Sequence[torch.Tensor | None], x_tails: Sequence[torch.Tensor | None]) -> list[torch.Tensor]:
+    """:meth:`CSRStructure.matmul` of several layers that read the same ``x_t`` (e.g. a critic's
+    Q-networks' input layers), each with its own structure, values, bias and tail input: the native
+    kernels sweep each tile of ``x_t`` for all of them at once (where the structures
+    :meth:`~CSRStructure.shares_blocks_with` each other). Each result is bit-identical to the
+    layer's own :meth:`~CSRStructure.matmul`."""
+    ys = [structure._output_start(v, x_t, bias, tail)
+          for structure, v, bias, tail in zip(structures, values, biases, x_tails, strict=True)]
+    if x_t.shape[1] == 0:
+        return ys
+    todo = [i for i, structure in enumerate(structures) if structure.block_slots.numel()]
+    heads = [structures[i]._head_values(values[i]) for i in todo]
+    if _shared_call(x_t, [structures[i] for i in todo], heads):
+        first = structures[todo[0]]
+        native_kernels().spmm_blocked_shared([structures[i].block_crow for i in todo],
+                                             [structures[i].block_col for i in todo], heads, first.width, x_t,
+                                             [ys[i] for i in todo])
+        return ys
+    for i, head in zip(todo, heads, strict=True):
+        structures[i]._add_head_product(head, x_t, ys[i])
+    return ys
+
+
+def sampled_grad_shared(structures: Sequence[CSRStructure], x_t: torch.Tensor, grad_ts: Sequence[torch.Tensor],
+                        x_tails: Sequence[torch.Tensor | None]) -> list[torch.Tensor]:
+    """:meth:`CSRStructure.sampled_grad` of several layers that read the same ``x_t``, each with its
+    own structure, output gradient ``grad_ts[i]`` and tail input: the native kernels sweep each tile
+    of ``x_t`` for all of them at once (where they can). Each result is bit-identical to the layer's
+    own :meth:`~CSRStructure.sampled_grad`."""
+    grads = [structure._sampled_start(x_t, grad_t, tail)
+             for structure, grad_t, tail in zip(structures, grad_ts, x_tails, strict=True)]
+    todo = [i for i, structure in enumerate(structures) if structure._has_sampled_head(x_t)]
+    if not _shared_call(x_t, [structures[i] for i in todo], [grad_ts[i] for i in todo]):
+        for i in todo:
+            if supports(x_t, grad_ts[i]):
+                out = structures[i]._head_grad_out(grads[i])
+                native_kernels().sddmm_blocked(structures[i].block_crow, structures[i].block_col, structures[i].width,
+                                               x_t, grad_ts[i], out=out)
+                structures[i]._finish_head_grad(grads[i], out)
+            else:
+                structures[i]._torch_sampled_head(grads[i], x_t, grad_ts[i])
+        return grads
+    outs = [structures[i]._head_grad_out(grads[i]) for i in todo]
+    native_kernels().sddmm_blocked_shared([structures[i].block_crow for i in todo],
+                                          [structures[i].block_col for i in todo], structures[todo[0]].width, x_t,
+                                          [grad_ts[i] for i in todo], outs)
+    for i, out in zip(todo, outs, strict=True):
+        structures[i]._finish_head_grad(grads[i], out)
+    return grads
+
+
+def _shared_call(x_t: torch.Tensor, structures: Sequence[CSRStructure], tensors: Sequence[torch.Tensor]) -> bool:
+    """Whether one call of the shared-input native kernels can take these structures (two or more,
+    with the same blocks; float32 CPU tensors)."""
+    return (1 < len(structures) <= MAX_PARTS and supports(x_t, *tensors)
+            and all(structures[0].shares_blocks_with(other) for other in structures[1:]))
 
 
 def feature_major(x: torch.Tensor) -> torch.Tensor:
@@ -294,10 +388,13 @@ class CSRLinearFunction(torch.autograd.Function):
     docstring).
 
     Inputs: ``x`` (batch × head), ``x_tail`` (batch × tail) or ``None``, ``values`` (nnz,),
-    ``bias`` (out_features,) or ``None``, the :class:`CSRStructure`, and an optional sink that
-    receives the dense-weight gradient ``gᵀ x`` on the backward pass (RigL's grow score). Only the
-    gradients that autograd asks for are computed: an input layer's ``x`` needs none, and when only
-    the tail needs one (an actor's loss through a frozen critic) the head's is skipped.
+    ``bias`` (out_features,) or ``None``, the :class:`CSRStructure`, an optional sink that
+    receives the dense-weight gradient ``gᵀ x`` on the backward pass (RigL's grow score), and
+    optionally the output ``yᵀ`` already computed from these inputs (a :class:`GivenOutput`: the
+    layers of :func:`~sparse_rl.sparse.shared_input.csr_linear_shared` compute theirs in one
+    call). Only the gradients that autograd asks for are computed: an input layer's ``x`` needs
+    none, and when only the tail needs one (an actor's loss through a frozen critic) the head's is
+    skipped.
     """
 
     @staticmethod
@@ -309,9 +406,10 @@ class CSRLinearFunction(torch.autograd.Function):
         bias: torch.Tensor | None,
         structure: CSRStructure,
         sink: DenseGradientSink | None,
+        given: GivenOutput | None = None,
     ) -> torch.Tensor:
         x_t = feature_major(x)
-        y_t = structure.matmul(values, x_t, bias, x_tail)
+        y_t = structure.matmul(values, x_t, bias, x_tail) if given is None else given.y_t
         # Keep only what the backward pass will use.
         weight_grad = ctx.needs_input_grad[2] or sink is not None
         ctx.save_for_backward(x_t if weight_grad else None, x_tail if weight_grad else None,
@@ -341,7 +439,15 @@ class CSRLinearFunction(torch.autograd.Function):
             if x_tail is not None:
                 dense = torch.cat([dense, grad_t @ x_tail], dim=1)
             ctx.sink._store_dense_grad(dense)
-        return grad_x, grad_tail, grad_values, grad_bias, None, None
+        return grad_x, grad_tail, grad_values, grad_bias, None, None, None
+
+
+@dataclass(frozen=True)
+class GivenOutput:
+    """An output ``yᵀ`` (out_features × batch) that :class:`CSRLinearFunction` returns instead of
+    computing it (wrapped: a tensor argument would be an input of the autograd node)."""
+
+    y_t: torch.Tensor
 
 
 def csr_linear(

@@ -4,7 +4,10 @@ torch's own CSR × dense product (MKL) reaches a fraction of the dense GEMM's sp
 only beats a dense one at low density. The two kernels of ``native_kernels.c`` (a column-blocked CSR
 × dense product, also used with one block as a plain CSR product, and a column-blocked gradient
 sampled at the nonzeros, both on feature-major activations) keep a tile of the batch in vector
-registers and are several times faster; ``scripts/bench_layer.py`` measures both paths.
+registers and are several times faster; ``scripts/bench_layer.py`` measures both paths. Each kernel
+also has a shared-input form (:meth:`NativeKernels.spmm_blocked_shared`,
+:meth:`NativeKernels.sddmm_blocked_shared`) for several matrices that read the same activations (a
+critic's Q-networks' input layers): one sweep, the bits of one call per matrix.
 
 The C file is compiled once per machine with the system's C compiler (``$CC``, else ``cc`` or
 ``gcc``; ``-O3 -march=native -fopenmp``, and without ``-fopenmp`` where that fails: the kernels then
@@ -30,6 +33,7 @@ import shutil
 import subprocess
 import tempfile
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -57,7 +61,15 @@ class NativeKernels:
         # (blocks, width, rows, crow, col, x, ldx, g, batch, out, threads)
         self._spmm_blocked.argtypes = [_INT64, _INT64, _INT64, _PTR, _PTR, _PTR, _PTR, _INT64, _INT64, _PTR, _INT64]
         self._sddmm_blocked.argtypes = [_INT64, _INT64, _INT64, _PTR, _PTR, _PTR, _INT64, _PTR, _INT64, _PTR, _INT64]
-        for function in (self._spmm_blocked, self._sddmm_blocked):
+        self._spmm_shared = library.sparse_rl_spmm_blocked_shared
+        self._sddmm_shared = library.sparse_rl_sddmm_blocked_shared
+        # (parts, blocks, width, rows, crow[], col[], val[], x, ldx, batch, y[], threads),
+        # (parts, blocks, width, rows, crow[], col[], x, ldx, g[], batch, out[], threads)
+        self._spmm_shared.argtypes = [_INT64, _INT64, _INT64, _INT64, _PTR, _PTR, _PTR, _PTR, _INT64, _INT64, _PTR,
+                                      _INT64]
+        self._sddmm_shared.argtypes = [_INT64, _INT64, _INT64, _INT64, _PTR, _PTR, _PTR, _INT64, _PTR, _INT64, _PTR,
+                                       _INT64]
+        for function in (self._spmm_blocked, self._sddmm_blocked, self._spmm_shared, self._sddmm_shared):
             function.restype = None
         library.sparse_rl_threaded.restype = _INT64
         #: whether this build runs its kernels on threads (built with OpenMP)
@@ -103,6 +115,66 @@ class NativeKernels:
         self._sddmm_blocked(blocks, width, rows, crow.data_ptr(), col.data_ptr(), x.data_ptr(), ldx, g.data_ptr(),
                             x.shape[1], out.data_ptr(), kernel_threads(threads))
         return out
+
+
+    def spmm_blocked_shared(self, crows: Sequence[torch.Tensor], cols: Sequence[torch.Tensor],
+                            vals: Sequence[torch.Tensor], width: int, x: torch.Tensor, ys: Sequence[torch.Tensor],
+                            threads: int | None = None) -> None:
+        """:meth:`spmm_blocked` for several sparse matrices of the same shape and blocks that read the
+        same ``x`` (``ys[p] += A_p x``; at most :data:`MAX_PARTS`), in one sweep: each tile of ``x``
+        is read for all of them at once. Each ``ys[p]`` is bit-identical to what
+        :meth:`spmm_blocked` gives for ``A_p`` alone."""
+        parts = _parts(crows, cols, vals, ys)
+        rows = ys[0].shape[0]
+        blocks = (crows[0].numel() - 1) // max(rows, 1)
+        ldx = _row_stride(x)
+        for crow, col, val, y in zip(crows, cols, vals, ys, strict=True):
+            _check(crow, col, val, y, index=torch.int32)
+            if crow.numel() != blocks * rows + 1 or y.shape != (rows, x.shape[1]) or col.numel() != val.numel():
+                raise ValueError("every part must have the blocks and output shape of the first")
+        if not (blocks - 1) * width < x.shape[0] <= blocks * width:
+            raise ValueError(f"x must hold the inputs of {blocks} blocks of {width}, got {tuple(x.shape)}")
+        self._spmm_shared(parts, blocks, width, rows, _pointers(crows), _pointers(cols), _pointers(vals),
+                          x.data_ptr(), ldx, x.shape[1], _pointers(ys), kernel_threads(threads))
+
+    def sddmm_blocked_shared(self, crows: Sequence[torch.Tensor], cols: Sequence[torch.Tensor], width: int,
+                             x: torch.Tensor, gs: Sequence[torch.Tensor], outs: Sequence[torch.Tensor],
+                             threads: int | None = None) -> None:
+        """:meth:`sddmm_blocked` for several patterns of the same shape and blocks over the same ``x``,
+        each with its own ``gs[p]``, written into ``outs[p]`` (zeros, one per nonzero; at most
+        :data:`MAX_PARTS` parts), in one sweep: each tile of ``x`` is read for all of them at once.
+        Each ``outs[p]`` is bit-identical to what :meth:`sddmm_blocked` gives for part ``p`` alone."""
+        parts = _parts(crows, cols, gs, outs)
+        rows = gs[0].shape[0]
+        blocks = (crows[0].numel() - 1) // max(rows, 1)
+        ldx = _row_stride(x)
+        for crow, col, g, out in zip(crows, cols, gs, outs, strict=True):
+            _check(crow, col, out, g, index=torch.int32)
+            if crow.numel() != blocks * rows + 1 or g.shape != (rows, x.shape[1]) or out.numel() != col.numel():
+                raise ValueError("every part must have the blocks and shapes of the first, and out one number "
+                                 "per nonzero")
+        if not (blocks - 1) * width < x.shape[0] <= blocks * width:
+            raise ValueError(f"x must hold the inputs of {blocks} blocks of {width}, got {tuple(x.shape)}")
+        self._sddmm_shared(parts, blocks, width, rows, _pointers(crows), _pointers(cols), x.data_ptr(), ldx,
+                           _pointers(gs), x.shape[1], _pointers(outs), kernel_threads(threads))
+
+
+#: the most sparse matrices one call of the shared-input kernels takes (``MAX_PARTS`` in the C file)
+MAX_PARTS = 8
+
+
+def _parts(*per_part: Sequence[torch.Tensor]) -> int:
+    """The number of parts of a shared-input call (``ValueError`` unless 1 to :data:`MAX_PARTS`, the
+    same for every argument)."""
+    counts = {len(tensors) for tensors in per_part}
+    if len(counts) != 1 or not 1 <= min(counts) <= MAX_PARTS:
+        raise ValueError(f"a shared-input call takes 1 to {MAX_PARTS} parts, the same number of each argument")
+    return counts.pop()
+
+
+def _pointers(tensors: Sequence[torch.Tensor]) -> ctypes.Array[ctypes.c_void_p]:
+    """The tensors' data pointers as a C array."""
+    return (ctypes.c_void_p * len(tensors))(*(tensor.data_ptr() for tensor in tensors))
 
 
 def kernel_threads(threads: int | None = None) -> int:

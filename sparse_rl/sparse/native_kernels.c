@@ -14,8 +14,14 @@
  * 16 and 8, and one scalar pass for its last few floats. A plain CSR product is the case of one
  * block (the input gradient Wᵀ g).
  *
+ * Shared inputs: each kernel also takes several sparse matrices of the same shape that read the same
+ * x (a critic's Q-networks' input layers, the `parts` of a call), each with its own pattern, values
+ * and output. The sweep of a block's batch tile runs over every part's rows before moving on, so the
+ * tile is loaded into the cache once for all of them; each part's output numbers get the operations
+ * of a call of their own, in the same order.
+ *
  * Threads (OpenMP, when the compiler has it): both kernels take a thread count and give each thread
- * a contiguous range of output rows, balanced by their nonzeros. A thread runs the one-thread loops
+ * a contiguous range of output rows (of all parts, one after the other), balanced by their nonzeros. A thread runs the one-thread loops
  * over its rows alone, so every output number is computed by the same operations in the same order
  * whatever the thread count: the results are bit-identical to one thread's.
  */
@@ -68,6 +74,22 @@ static inline __attribute__((always_inline)) void tile(int n16, int n8, int64_t 
                                                        const float *val, const float *xb, int64_t ldx, int64_t b0,
                                                        float *yr)
 {
+#if defined(__AVX__) && !defined(__AVX512F__)
+    /* Without AVX-512, GCC lowers a 16-float vector in pieces through the stack (~15x slower): hold
+     * the tile in 8-float vectors instead, each float getting the same fused multiply-adds. */
+    const int n = 2 * n16 + n8;
+    v8f acc[8];
+    for (int c = 0; c < n; ++c)
+        acc[c] = load8(yr + b0 + 8 * c);
+    for (int64_t k = k0; k < k1; ++k) {
+        const float w = val[k];
+        const float *xr = xb + (int64_t)col[k] * ldx + b0;
+        for (int c = 0; c < n; ++c)
+            acc[c] += w * load8(xr + 8 * c);
+    }
+    for (int c = 0; c < n; ++c)
+        store8(yr + b0 + 8 * c, acc[c]);
+#else
     v16f acc[4];
     v8f acc8 = {0};
     for (int c = 0; c < n16; ++c)
@@ -86,6 +108,7 @@ static inline __attribute__((always_inline)) void tile(int n16, int n8, int64_t 
         store16(yr + b0 + 16 * c, acc[c]);
     if (n8)
         store8(yr + b0 + 16 * n16, acc8);
+#endif
 }
 
 /* 1 if this build runs its kernels on threads (OpenMP), else 0. */
@@ -157,28 +180,62 @@ static void tail_rows(int64_t r0, int64_t r1, const int64_t *crow, const int32_t
     }
 }
 
-/* Rows [r0, r1) of sparse_rl_spmm_blocked, on one thread. */
-static void spmm_rows(int64_t blocks, int64_t width, int64_t rows, const int64_t *crow, const int32_t *col,
-                      const float *val, const float *x, int64_t ldx, int64_t batch, float *y, int64_t r0, int64_t r1)
+/* The most sparse matrices one call may take (its parts). */
+#define MAX_PARTS 8
+
+/* A kernel's arguments: `parts` sparse matrices of `rows` rows over the same feature-major x (the
+ * product's val and out, or the sampled gradient's g and out, one per part). */
+struct kernel_call {
+    int64_t parts, blocks, width, rows, ldx, batch;
+    const int64_t *crow[MAX_PARTS];
+    const int32_t *col[MAX_PARTS];
+    const float *val[MAX_PARTS], *g[MAX_PARTS];
+    const float *x;
+    float *out[MAX_PARTS];
+};
+typedef void (*rows_fn)(const struct kernel_call *call, int64_t r0, int64_t r1);
+
+/* The rows of part p among the rows [r0, r1) of all parts, one after the other: [*p0, *p1). */
+static inline int part_rows(const struct kernel_call *c, int64_t p, int64_t r0, int64_t r1, int64_t *p0, int64_t *p1)
 {
-    const int64_t full = batch - batch % 64, chunks = (batch % 64) / 8, tail = batch % 8;
-    for (int64_t b = 0; b < blocks; ++b) {
-        const int64_t *cb = crow + b * rows;
-        const float *xb = x + b * width * ldx;
+    *p0 = r0 - p * c->rows < 0 ? 0 : r0 - p * c->rows;
+    *p1 = r1 - p * c->rows > c->rows ? c->rows : r1 - p * c->rows;
+    return *p0 < *p1;
+}
+
+/* Rows [r0, r1) (of all parts) of sparse_rl_spmm_blocked, on one thread: block by block, batch tile
+ * by batch tile, every part's rows of the block over the tile. */
+static void spmm_call(const struct kernel_call *c, int64_t r0, int64_t r1)
+{
+    const int64_t batch = c->batch, full = batch - batch % 64, chunks = (batch % 64) / 8, tail = batch % 8;
+    const int64_t ldx = c->ldx;
+    int64_t q0, q1;
+    for (int64_t b = 0; b < c->blocks; ++b) {
+        const float *xb = c->x + b * c->width * ldx;
         for (int64_t b0 = 0; b0 < full; b0 += 64)
-            sweep(8, r0, r1, cb, col, val, xb, ldx, batch, b0, y);
-        switch (chunks) {
-        case 1: sweep(1, r0, r1, cb, col, val, xb, ldx, batch, full, y); break;
-        case 2: sweep(2, r0, r1, cb, col, val, xb, ldx, batch, full, y); break;
-        case 3: sweep(3, r0, r1, cb, col, val, xb, ldx, batch, full, y); break;
-        case 4: sweep(4, r0, r1, cb, col, val, xb, ldx, batch, full, y); break;
-        case 5: sweep(5, r0, r1, cb, col, val, xb, ldx, batch, full, y); break;
-        case 6: sweep(6, r0, r1, cb, col, val, xb, ldx, batch, full, y); break;
-        case 7: sweep(7, r0, r1, cb, col, val, xb, ldx, batch, full, y); break;
-        default: break;
+            for (int64_t p = 0; p < c->parts; ++p)
+                if (part_rows(c, p, r0, r1, &q0, &q1))
+                    sweep(8, q0, q1, c->crow[p] + b * c->rows, c->col[p], c->val[p], xb, ldx, batch, b0, c->out[p]);
+        for (int64_t p = 0; p < c->parts; ++p) {
+            if (!part_rows(c, p, r0, r1, &q0, &q1))
+                continue;
+            const int64_t *cb = c->crow[p] + b * c->rows;
+            const int32_t *col = c->col[p];
+            const float *val = c->val[p];
+            float *y = c->out[p];
+            switch (chunks) {
+            case 1: sweep(1, q0, q1, cb, col, val, xb, ldx, batch, full, y); break;
+            case 2: sweep(2, q0, q1, cb, col, val, xb, ldx, batch, full, y); break;
+            case 3: sweep(3, q0, q1, cb, col, val, xb, ldx, batch, full, y); break;
+            case 4: sweep(4, q0, q1, cb, col, val, xb, ldx, batch, full, y); break;
+            case 5: sweep(5, q0, q1, cb, col, val, xb, ldx, batch, full, y); break;
+            case 6: sweep(6, q0, q1, cb, col, val, xb, ldx, batch, full, y); break;
+            case 7: sweep(7, q0, q1, cb, col, val, xb, ldx, batch, full, y); break;
+            default: break;
+            }
+            if (tail > 0)
+                tail_rows(q0, q1, cb, col, val, xb, ldx, batch, batch - tail, tail, y);
         }
-        if (tail > 0)
-            tail_rows(r0, r1, cb, col, val, xb, ldx, batch, batch - tail, tail, y);
     }
 }
 
@@ -219,50 +276,42 @@ static int64_t first_row(const int64_t *prefix, int64_t rows, int64_t t, int64_t
     return lo;
 }
 
-/* prefix[r] = the nonzeros (plus one per row) of rows [0, r) over every block; NULL if out of memory. */
-static int64_t *row_prefix(int64_t blocks, int64_t rows, const int64_t *crow)
+/* prefix[r] = the nonzeros (plus one per row) of the rows [0, r) of all parts, one after the other,
+ * over every block; NULL if out of memory. */
+static int64_t *row_prefix(const struct kernel_call *c)
 {
-    int64_t *prefix = malloc((size_t)(rows + 1) * sizeof *prefix);
+    int64_t *prefix = malloc((size_t)(c->parts * c->rows + 1) * sizeof *prefix);
     if (prefix == NULL)
         return NULL;
     prefix[0] = 0;
-    for (int64_t r = 0; r < rows; ++r)
-        prefix[r + 1] = prefix[r] + 1;
-    for (int64_t b = 0; b < blocks; ++b) {
-        const int64_t *cb = crow + b * rows;
-        int64_t running = 0;
-        for (int64_t r = 0; r < rows; ++r) {
-            running += cb[r + 1] - cb[r];
-            prefix[r + 1] += running;
+    for (int64_t p = 0; p < c->parts; ++p)
+        for (int64_t r = 0; r < c->rows; ++r) {
+            int64_t count = 1;
+            for (int64_t b = 0; b < c->blocks; ++b)
+                count += c->crow[p][b * c->rows + r + 1] - c->crow[p][b * c->rows + r];
+            prefix[p * c->rows + r + 1] = prefix[p * c->rows + r] + count;
         }
-    }
     return prefix;
 }
 
 #endif
 
-/* A kernel's arguments, and its one-thread loop over the rows [r0, r1). */
-struct kernel_call {
-    int64_t blocks, width, rows, ldx, batch;
-    const int64_t *crow;
-    const int32_t *col;
-    const float *val, *x, *g;
-    float *out;
-};
-typedef void (*rows_fn)(const struct kernel_call *call, int64_t r0, int64_t r1);
-
-/* Run `fn` over all rows on up to `threads` threads, each a contiguous range of rows balanced by
- * nonzeros (one thread, a small call or a build without OpenMP: all rows at once). */
+/* Run `fn` over the rows of all parts on up to `threads` threads, each a contiguous range of rows
+ * balanced by nonzeros (one thread, a small call or a build without OpenMP: all rows at once). */
 static void run_rows(rows_fn fn, const struct kernel_call *call, int64_t threads)
 {
+    const int64_t rows = call->parts * call->rows;
 #if defined(_OPENMP)
-    const int64_t n = threads_for(threads, call->crow[call->blocks * call->rows] * call->batch, call->rows);
-    int64_t *prefix = n > 1 ? row_prefix(call->blocks, call->rows, call->crow) : NULL;
+    int64_t work = 0;
+    for (int64_t p = 0; p < call->parts; ++p)
+        work += call->crow[p][call->blocks * call->rows] * call->batch;
+    const int64_t n = threads_for(threads, work, rows);
+    int64_t *prefix = n > 1 ? row_prefix(call) : NULL;
     if (prefix != NULL) {
 #pragma omp parallel num_threads((int)n)
         {
             const int64_t t = omp_get_thread_num(), m = omp_get_num_threads();
-            const int64_t r0 = first_row(prefix, call->rows, t, m), r1 = first_row(prefix, call->rows, t + 1, m);
+            const int64_t r0 = first_row(prefix, rows, t, m), r1 = first_row(prefix, rows, t + 1, m);
             if (r0 < r1)
                 fn(call, r0, r1);
         }
@@ -272,12 +321,7 @@ static void run_rows(rows_fn fn, const struct kernel_call *call, int64_t threads
 #else
     (void)threads;
 #endif
-    fn(call, 0, call->rows);
-}
-
-static void spmm_call(const struct kernel_call *c, int64_t r0, int64_t r1)
-{
-    spmm_rows(c->blocks, c->width, c->rows, c->crow, c->col, c->val, c->x, c->ldx, c->batch, c->out, r0, r1);
+    fn(call, 0, rows);
 }
 
 /* y[r, :] += sum_k val[k] * x[col[k], :] over `blocks` column blocks of `width` inputs (the last
@@ -288,7 +332,27 @@ static void spmm_call(const struct kernel_call *c, int64_t r0, int64_t r1)
 void sparse_rl_spmm_blocked(int64_t blocks, int64_t width, int64_t rows, const int64_t *crow, const int32_t *col,
                             const float *val, const float *x, int64_t ldx, int64_t batch, float *y, int64_t threads)
 {
-    const struct kernel_call call = {blocks, width, rows, ldx, batch, crow, col, val, x, NULL, y};
+    const struct kernel_call call = {1, blocks, width, rows, ldx, batch, {crow}, {col}, {val}, {NULL}, x, {y}};
+    run_rows(spmm_call, &call, threads);
+}
+
+/* sparse_rl_spmm_blocked for `parts` (1 to MAX_PARTS) sparse matrices of the same shape and blocks
+ * over the same x: part p has crow[p], col[p], val[p] and adds into y[p]. Each y[p] is bit-identical
+ * to a call of sparse_rl_spmm_blocked with part p alone; each tile of x is swept for every part at
+ * once. */
+void sparse_rl_spmm_blocked_shared(int64_t parts, int64_t blocks, int64_t width, int64_t rows,
+                                   const int64_t *const *crow, const int32_t *const *col, const float *const *val,
+                                   const float *x, int64_t ldx, int64_t batch, float *const *y, int64_t threads)
+{
+    struct kernel_call call = {parts, blocks, width, rows, ldx, batch, {NULL}, {NULL}, {NULL}, {NULL}, x, {NULL}};
+    if (parts < 1 || parts > MAX_PARTS)
+        return;
+    for (int64_t p = 0; p < parts; ++p) {
+        call.crow[p] = crow[p];
+        call.col[p] = col[p];
+        call.val[p] = val[p];
+        call.out[p] = y[p];
+    }
     run_rows(spmm_call, &call, threads);
 }
 
@@ -362,41 +426,47 @@ static inline __attribute__((always_inline)) void dot_sweep(int chunks, int64_t 
     }
 }
 
-/* Rows [r0, r1) of sparse_rl_sddmm_blocked, on one thread. */
-static void sddmm_rows(int64_t blocks, int64_t width, int64_t rows, const int64_t *crow, const int32_t *col,
-                       const float *x, int64_t ldx, const float *g, int64_t batch, float *out, int64_t r0, int64_t r1)
+/* Rows [r0, r1) (of all parts) of sparse_rl_sddmm_blocked, on one thread: block by block, batch tile
+ * by batch tile, every part's rows of the block over the tile. */
+static void sddmm_call(const struct kernel_call *c, int64_t r0, int64_t r1)
 {
-    const int64_t full = batch - batch % 32, chunks = (batch % 32) / 8, tail = batch % 8;
-    for (int64_t b = 0; b < blocks; ++b) {
-        const int64_t *cb = crow + b * rows;
-        const float *xb = x + b * width * ldx;
+    const int64_t batch = c->batch, full = batch - batch % 32, chunks = (batch % 32) / 8, tail = batch % 8;
+    const int64_t ldx = c->ldx;
+    int64_t q0, q1;
+    for (int64_t b = 0; b < c->blocks; ++b) {
+        const float *xb = c->x + b * c->width * ldx;
         for (int64_t b0 = 0; b0 < full; b0 += 32)
-            dot_sweep(4, r0, r1, cb, col, xb, ldx, g, batch, b0, out);
-        switch (chunks) {
-        case 1: dot_sweep(1, r0, r1, cb, col, xb, ldx, g, batch, full, out); break;
-        case 2: dot_sweep(2, r0, r1, cb, col, xb, ldx, g, batch, full, out); break;
-        case 3: dot_sweep(3, r0, r1, cb, col, xb, ldx, g, batch, full, out); break;
-        default: break;
-        }
-        if (tail > 0) {
-            const int64_t b0 = batch - tail;
-            for (int64_t r = r0; r < r1; ++r) {
-                const float *gr = g + r * batch + b0;
-                for (int64_t k = cb[r]; k < cb[r + 1]; ++k) {
-                    const float *xr = xb + (int64_t)col[k] * ldx + b0;
-                    float sum = 0;
-                    for (int64_t i = 0; i < tail; ++i)
-                        sum += gr[i] * xr[i];
-                    out[k] += sum;
+            for (int64_t p = 0; p < c->parts; ++p)
+                if (part_rows(c, p, r0, r1, &q0, &q1))
+                    dot_sweep(4, q0, q1, c->crow[p] + b * c->rows, c->col[p], xb, ldx, c->g[p], batch, b0, c->out[p]);
+        for (int64_t p = 0; p < c->parts; ++p) {
+            if (!part_rows(c, p, r0, r1, &q0, &q1))
+                continue;
+            const int64_t *cb = c->crow[p] + b * c->rows;
+            const int32_t *col = c->col[p];
+            const float *g = c->g[p];
+            float *out = c->out[p];
+            switch (chunks) {
+            case 1: dot_sweep(1, q0, q1, cb, col, xb, ldx, g, batch, full, out); break;
+            case 2: dot_sweep(2, q0, q1, cb, col, xb, ldx, g, batch, full, out); break;
+            case 3: dot_sweep(3, q0, q1, cb, col, xb, ldx, g, batch, full, out); break;
+            default: break;
+            }
+            if (tail > 0) {
+                const int64_t b0 = batch - tail;
+                for (int64_t r = q0; r < q1; ++r) {
+                    const float *gr = g + r * batch + b0;
+                    for (int64_t k = cb[r]; k < cb[r + 1]; ++k) {
+                        const float *xr = xb + (int64_t)col[k] * ldx + b0;
+                        float sum = 0;
+                        for (int64_t i = 0; i < tail; ++i)
+                            sum += gr[i] * xr[i];
+                        out[k] += sum;
+                    }
                 }
             }
         }
     }
-}
-
-static void sddmm_call(const struct kernel_call *c, int64_t r0, int64_t r1)
-{
-    sddmm_rows(c->blocks, c->width, c->rows, c->crow, c->col, c->x, c->ldx, c->g, c->batch, c->out, r0, r1);
 }
 
 /* out[k] = <g[r, :], x[b * width + col[k], :]> for every nonzero k (row r, block b) of the blocked
@@ -405,6 +475,26 @@ static void sddmm_call(const struct kernel_call *c, int64_t r0, int64_t r1)
 void sparse_rl_sddmm_blocked(int64_t blocks, int64_t width, int64_t rows, const int64_t *crow, const int32_t *col,
                              const float *x, int64_t ldx, const float *g, int64_t batch, float *out, int64_t threads)
 {
-    const struct kernel_call call = {blocks, width, rows, ldx, batch, crow, col, NULL, x, g, out};
+    const struct kernel_call call = {1, blocks, width, rows, ldx, batch, {crow}, {col}, {NULL}, {g}, x, {out}};
+    run_rows(sddmm_call, &call, threads);
+}
+
+/* sparse_rl_sddmm_blocked for `parts` (1 to MAX_PARTS) patterns of the same shape and blocks over the
+ * same x: part p has crow[p], col[p], its own g[p] and writes out[p]. Each out[p] is bit-identical to
+ * a call of sparse_rl_sddmm_blocked with part p alone; each tile of x is swept for every part at once. */
+void sparse_rl_sddmm_blocked_shared(int64_t parts, int64_t blocks, int64_t width, int64_t rows,
+                                    const int64_t *const *crow, const int32_t *const *col, const float *x,
+                                    int64_t ldx, const float *const *g, int64_t batch, float *const *out,
+                                    int64_t threads)
+{
+    struct kernel_call call = {parts, blocks, width, rows, ldx, batch, {NULL}, {NULL}, {NULL}, {NULL}, x, {NULL}};
+    if (parts < 1 || parts > MAX_PARTS)
+        return;
+    for (int64_t p = 0; p < parts; ++p) {
+        call.crow[p] = crow[p];
+        call.col[p] = col[p];
+        call.g[p] = g[p];
+        call.out[p] = out[p];
+    }
     run_rows(sddmm_call, &call, threads);
 }

@@ -9,7 +9,7 @@ import torch
 from stable_baselines3.common.policies import ContinuousCritic
 
 from sparse_rl.agents import SparseSAC, SparseTD3
-from sparse_rl.agents.critics import SparseContinuousCritic, frozen
+from sparse_rl.agents.critics import SparseContinuousCritic, frozen, q_value
 from sparse_rl.envs import make_env
 from sparse_rl.sparse import SparseLinear
 
@@ -80,3 +80,38 @@ def test_a_csr_agent_with_an_action_tail_trains_and_reloads(agent_class: type, t
     with torch.no_grad():
         for q_saved, q_loaded in zip(model.critic(obs, actions), loaded.critic(obs, actions), strict=True):
             torch.testing.assert_close(q_saved, q_loaded)
+
+
+@pytest.mark.parametrize("agent_class", [SparseSAC, SparseTD3])
+def test_the_shared_input_layers_give_the_bits_of_one_call_per_q_network(agent_class: type, tiny: Callable) -> None:
+    """The critic applies its Q-networks' csr input layers in one call: the Q-values, the critic's
+    gradients and the actor's gradients are those of one call per Q-network, bit for bit."""
+    model = _agent(agent_class, tiny)
+    critic = model.critic
+    generator = torch.Generator().manual_seed(0)
+    obs = torch.randn(64, 300, generator=generator)
+    replay_actions = torch.rand(64, 1, generator=generator) * 2 - 1
+
+    def separate(critic: SparseContinuousCritic, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        with critic._frozen_if(critic._policy_gradient_pass(actions)):
+            return tuple(q_value(q_net, obs, actions) for q_net in critic.q_networks)
+
+    def critic_pass(forward: Callable) -> list[torch.Tensor]:
+        critic.zero_grad(set_to_none=True)
+        values = forward(critic, obs, replay_actions)
+        sum(((q - 0.5) ** 2).mean() for q in values).backward()
+        return [*values, *(p.grad for p in critic.parameters())]
+
+    def actor_pass(forward: Callable) -> list[torch.Tensor]:
+        model.actor.zero_grad(set_to_none=True)
+        torch.manual_seed(1)
+        actions = model.actor(obs)
+        q = torch.cat(forward(critic, obs, actions), dim=1)
+        (actions.square().sum() - torch.min(q, dim=1).values.mean()).backward()
+        return [p.grad for p in model.actor.parameters()]
+
+    for run in (critic_pass, actor_pass):
+        got, expected = run(SparseContinuousCritic.forward), run(separate)
+        assert len(got) == len(expected) > 0
+        for g, e in zip(got, expected, strict=True):
+            assert torch.equal(g, e)

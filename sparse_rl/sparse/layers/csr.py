@@ -26,6 +26,7 @@ from torch import nn
 from sparse_rl.sparse.kernels import CSRStructure, csr_linear
 from sparse_rl.sparse.layers.backends import register_backend
 from sparse_rl.sparse.layers.base import SparseLinear, active_count
+from sparse_rl.sparse.shared_input import csr_linear_shared
 
 
 @register_backend
@@ -243,13 +244,34 @@ class CSRSparseLinear(SparseLinear):
         (e.g. a critic's action) through a small dense matrix."""
         if len(parts) < 2:
             return self(*parts)
+        head, tail = self._split_parts(parts)
+        return csr_linear(head, self.values, self.bias, self.structure(head.shape[-1]), self._sink(), tail)
+
+    def _split_parts(self, parts: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The kernels' head input and the tail (``None`` for one part) of :meth:`forward_concat`'s parts."""
+        if len(parts) < 2:
+            return parts[0], None
         tail = parts[1] if len(parts) == 2 else torch.cat(parts[1:], dim=-1)
         if parts[0].shape[-1] + tail.shape[-1] != self.in_features:
             raise ValueError(f"the parts have {parts[0].shape[-1] + tail.shape[-1]} features in all, "
                              f"this layer takes {self.in_features}")
-        return csr_linear(parts[0], self.values, self.bias, self.structure(parts[0].shape[-1]), self._sink(), tail)
+        return parts[0], tail
 
     def _sink(self) -> CSRSparseLinear | None:
         """This layer, when it must record the dense-weight gradient of the next backward pass."""
         armed = self._capture_armed and self.values.requires_grad and torch.is_grad_enabled()
         return self if armed else None
+
+
+def forward_concat_shared(layers: Sequence[CSRSparseLinear], *parts: torch.Tensor) -> list[torch.Tensor]:
+    """``[layer.forward_concat(*parts) for layer in layers]`` (a critic's Q-networks' input layers on
+    the same observation and action), bit for bit, in one sweep of the kernels: each tile of the
+    first part is loaded once for all the layers, and where only their weights and biases need
+    gradients one autograd node serves them all (see :mod:`~sparse_rl.sparse.shared_input`)."""
+    if not parts:
+        raise ValueError("forward_concat_shared needs at least one input part")
+    split = [layer._split_parts(parts) for layer in layers]
+    head = split[0][0]
+    return csr_linear_shared(head, [layer.structure(head.shape[-1]) for layer in layers],
+                             [layer.values for layer in layers], [layer.bias for layer in layers],
+                             [layer._sink() for layer in layers], [tail for _, tail in split])
