@@ -32,6 +32,7 @@ from sparse_rl.benchmark.stats import (
     MIN_SEEDS_FOR_A_VERDICT,
     bootstrap_ci,
     curve_band,
+    mean_ci_text,
     probability_of_improvement,
     ratio_of_means_ci,
     stratified_bootstrap_ci,
@@ -182,7 +183,8 @@ def report(sweep: Path, out: Path, warmup: int) -> str:
         rates = [training_rate(Path(r["run_dir"]), warmup) for r in runs]
         steps = int(max(r["timesteps"] for r in runs)) - warmup
         paper = PAPER_POINTS.get(agent, {}).get(100_000)
-        lines.append(f"| {agent} | {len(runs)} | {_ci(finals[agent])} | {_ci(aucs)} | "
+        final_text, auc_text = mean_ci_text(finals[agent], ",.0f"), mean_ci_text(aucs, ",.0f")
+        lines.append(f"| {agent} | {len(runs)} | {final_text} | {auc_text} | "
                      f"{'–' if paper is None else f'{paper:,.0f}'} | {np.nanmean(rates):.1f} |")
     lines += ["", f"Final return: the last evaluation ({steps:,} training steps), 10 episodes per seed.", "",
               "| comparison | ratio of means [95% CI] | P(X > Y) [95% CI] | goal | met |", "|---|---:|---:|---|---|"]
@@ -222,22 +224,13 @@ def report(sweep: Path, out: Path, warmup: int) -> str:
                 reached = [hit for hit in hits if not math.isnan(hit)]
                 cells.append(f"{np.median(reached):,.0f} ({len(reached)}/{len(hits)})" if reached else
                              f"– (0/{len(hits)})")
-            lines.append(f"| {agent} | {network} | {_ci(ends, '.2f')} | {cells[0]} | {cells[1]} |")
+            lines.append(f"| {agent} | {network} | {mean_ci_text(ends, '.2f')} | {cells[0]} | {cells[1]} |")
     lines += ["", "In-degree ratio: mean connections of a real input column over those of a noise column "
               "(Grooten et al.'s metric; 1.0 at the start), from each run's topology.csv (after every "
               "topology update, every 1000 gradient steps). Steps to 2× / 3×: the first update at which a "
               "seed's ratio reaches it, median over the seeds that did (how many of all in brackets)."]
     return "\n".join(lines) + "\n"
 
-
-def _ci(values: np.ndarray, spec: str = ",.0f") -> str:
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return "–"
-    if values.size == 1:
-        return f"{values[0]:{spec}} (one seed)"
-    low, high = bootstrap_ci(values)
-    return f"{values.mean():{spec}} [{low:{spec}}, {high:{spec}}]"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

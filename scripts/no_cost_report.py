@@ -57,6 +57,7 @@ from sparse_rl.benchmark.stats import (
     MIN_SEEDS_FOR_A_VERDICT,
     bootstrap_ci,
     difference_of_means_ci,
+    mean_ci_text,
     ratio_of_means_ci,
 )
 from sparse_rl.envs.wrappers import noise_feature_count
@@ -407,23 +408,13 @@ def _agent_row(agent: str, runs: Mapping[str, Sequence[Record]], density: Mappin
         return f"| {agent} | 0 | not run yet | – | {density_text} |" + (" – | – |" if noisy else "")
     values = finals(own)
     ratio = "–" if agent == FI or not runs.get(FI) else ratio_text(finals(runs[FI]), values)
-    row = f"| {agent} | {len(own)} | {ci_text(values)} | {ratio} | {density_text} |"
+    row = f"| {agent} | {len(own)} | {mean_ci_text(values)} | {ratio} | {density_text} |"
     if noisy:
         for network in NETWORKS:
             ratios = final_metric(own, f"in_degree_ratio_{network}")
-            row += " – (dense) |" if not np.isfinite(ratios).any() else f" {ci_text(ratios, '.2f')} |"
+            row += " – (dense) |" if not np.isfinite(ratios).any() else f" {mean_ci_text(ratios, '.2f')} |"
     return row
 
-
-def ci_text(values: np.ndarray, spec: str = ",.1f") -> str:
-    """``mean [low, high]`` (95% bootstrap CI of the mean), ``x (one seed)`` or ``–``."""
-    values = _finite(values)
-    if values.size == 0:
-        return "–"
-    if values.size == 1:
-        return f"{values[0]:{spec}} (one seed)"
-    low, high = bootstrap_ci(values)
-    return f"{values.mean():{spec}} [{low:{spec}}, {high:{spec}}]"
 
 
 def ratio_text(candidate: np.ndarray, baseline: np.ndarray) -> str:

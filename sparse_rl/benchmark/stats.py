@@ -262,3 +262,20 @@ def stratified_bootstrap_ci(statistic: Any, *scores: np.ndarray, confidence: flo
     low, high = np.percentile(values, [tail, 100.0 - tail], axis=0)
     point = statistic(*matrices)
     return point, low, high
+
+
+def mean_ci_text(values: Sequence[float] | np.ndarray, spec: str = ",.1f") -> str:
+    """A report's cell for one number per seed: ``mean [low, high]`` (the mean's 95% bootstrap CI,
+    :func:`bootstrap_ci`), ``x (one seed)``, or ``–`` when no value is finite.
+
+    :param values: one number per seed (NaNs are left out)
+    :param spec: the format of each number
+    """
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    if finite.size == 0:
+        return "–"
+    if finite.size == 1:
+        return f"{finite[0]:{spec}} (one seed)"
+    low, high = bootstrap_ci(finite)
+    return f"{finite.mean():{spec}} [{low:{spec}}, {high:{spec}}]"
