@@ -125,15 +125,8 @@ class NativeKernels:
         is read for all of them at once. Each ``ys[p]`` is bit-identical to what
         :meth:`spmm_blocked` gives for ``A_p`` alone."""
         parts = _parts(crows, cols, vals, ys)
-        rows = ys[0].shape[0]
-        blocks = (crows[0].numel() - 1) // max(rows, 1)
-        ldx = _row_stride(x)
-        for crow, col, val, y in zip(crows, cols, vals, ys, strict=True):
-            _check(crow, col, val, y, index=torch.int32)
-            if crow.numel() != blocks * rows + 1 or y.shape != (rows, x.shape[1]) or col.numel() != val.numel():
-                raise ValueError("every part must have the blocks and output shape of the first")
-        if not (blocks - 1) * width < x.shape[0] <= blocks * width:
-            raise ValueError(f"x must hold the inputs of {blocks} blocks of {width}, got {tuple(x.shape)}")
+        rows, blocks, ldx = _shared_blocks(crows, cols, vals, ys, width, x,
+                                           "every part must have the blocks and output shape of the first")
         self._spmm_shared(parts, blocks, width, rows, _pointers(crows), _pointers(cols), _pointers(vals),
                           x.data_ptr(), ldx, x.shape[1], _pointers(ys), kernel_threads(threads))
 
@@ -145,16 +138,9 @@ class NativeKernels:
         :data:`MAX_PARTS` parts), in one sweep: each tile of ``x`` is read for all of them at once.
         Each ``outs[p]`` is bit-identical to what :meth:`sddmm_blocked` gives for part ``p`` alone."""
         parts = _parts(crows, cols, gs, outs)
-        rows = gs[0].shape[0]
-        blocks = (crows[0].numel() - 1) // max(rows, 1)
-        ldx = _row_stride(x)
-        for crow, col, g, out in zip(crows, cols, gs, outs, strict=True):
-            _check(crow, col, out, g, index=torch.int32)
-            if crow.numel() != blocks * rows + 1 or g.shape != (rows, x.shape[1]) or out.numel() != col.numel():
-                raise ValueError("every part must have the blocks and shapes of the first, and out one number "
-                                 "per nonzero")
-        if not (blocks - 1) * width < x.shape[0] <= blocks * width:
-            raise ValueError(f"x must hold the inputs of {blocks} blocks of {width}, got {tuple(x.shape)}")
+        rows, blocks, ldx = _shared_blocks(crows, cols, outs, gs, width, x,
+                                           "every part must have the blocks and shapes of the first, and out one "
+                                           "number per nonzero")
         self._sddmm_shared(parts, blocks, width, rows, _pointers(crows), _pointers(cols), x.data_ptr(), ldx,
                            _pointers(gs), x.shape[1], _pointers(outs), kernel_threads(threads))
 
@@ -170,6 +156,37 @@ def _parts(*per_part: Sequence[torch.Tensor]) -> int:
     if len(counts) != 1 or not 1 <= min(counts) <= MAX_PARTS:
         raise ValueError(f"a shared-input call takes 1 to {MAX_PARTS} parts, the same number of each argument")
     return counts.pop()
+
+
+def _shared_blocks(crows: Sequence[torch.Tensor], cols: Sequence[torch.Tensor],
+                   per_nonzero: Sequence[torch.Tensor], per_row: Sequence[torch.Tensor], width: int,
+                   x: torch.Tensor, mismatch: str) -> tuple[int, int, int]:
+    """Check the parts of a shared-input call against the first and against ``x``, and return its
+    output rows, column blocks and ``x``'s row stride.
+
+    :param crows: each part's blocked row pointers (int64)
+    :param cols: each part's column indices within a block (int32)
+    :param per_nonzero: each part's float32 numbers per nonzero (the product's values, the sampled
+        gradient's output)
+    :param per_row: each part's float32 (rows × batch) matrix (the product's output, the gradient's
+        ``g``); the first one's rows are the call's
+    :param width: the inputs of a column block
+    :param x: the shared feature-major inputs (inputs × batch)
+    :param mismatch: the ``ValueError``'s message when a part differs from the first
+    :return: ``(rows, blocks, ldx)``
+    :raises ValueError: for a tensor of the wrong dtype, device or layout, a part whose blocks or
+        shapes differ from the first's (``mismatch``), or an ``x`` that does not hold the blocks' inputs
+    """
+    rows = per_row[0].shape[0]
+    blocks = (crows[0].numel() - 1) // max(rows, 1)
+    ldx = _row_stride(x)
+    for crow, col, numbers, matrix in zip(crows, cols, per_nonzero, per_row, strict=True):
+        _check(crow, col, numbers, matrix, index=torch.int32)
+        if crow.numel() != blocks * rows + 1 or matrix.shape != (rows, x.shape[1]) or col.numel() != numbers.numel():
+            raise ValueError(mismatch)
+    if not (blocks - 1) * width < x.shape[0] <= blocks * width:
+        raise ValueError(f"x must hold the inputs of {blocks} blocks of {width}, got {tuple(x.shape)}")
+    return rows, blocks, ldx
 
 
 def _pointers(tensors: Sequence[torch.Tensor]) -> ctypes.Array[ctypes.c_void_p]:

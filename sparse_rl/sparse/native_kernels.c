@@ -203,6 +203,29 @@ static inline int part_rows(const struct kernel_call *c, int64_t p, int64_t r0, 
     return *p0 < *p1;
 }
 
+/* Fill `call` for a shared-input call of `parts` sparse matrices over the same x: part p's crow[p],
+ * col[p] and out[p], and its val[p] (the product) or g[p] (the sampled gradient): the other array is
+ * NULL. Returns 0, leaving `call` as it was, unless 1 <= parts <= MAX_PARTS. Only copies pointers:
+ * the kernels' arithmetic is that of a call per part. */
+static int shared_call(struct kernel_call *call, int64_t parts, int64_t blocks, int64_t width, int64_t rows,
+                       const int64_t *const *crow, const int32_t *const *col, const float *const *val,
+                       const float *const *g, const float *x, int64_t ldx, int64_t batch, float *const *out)
+{
+    if (parts < 1 || parts > MAX_PARTS)
+        return 0;
+    const struct kernel_call empty = {parts, blocks, width, rows, ldx, batch, {NULL}, {NULL}, {NULL}, {NULL}, x,
+                                     {NULL}};
+    *call = empty;
+    for (int64_t p = 0; p < parts; ++p) {
+        call->crow[p] = crow[p];
+        call->col[p] = col[p];
+        call->val[p] = val != NULL ? val[p] : NULL;
+        call->g[p] = g != NULL ? g[p] : NULL;
+        call->out[p] = out[p];
+    }
+    return 1;
+}
+
 /* Rows [r0, r1) (of all parts) of sparse_rl_spmm_blocked, on one thread: block by block, batch tile
  * by batch tile, every part's rows of the block over the tile. */
 static void spmm_call(const struct kernel_call *c, int64_t r0, int64_t r1)
@@ -344,16 +367,9 @@ void sparse_rl_spmm_blocked_shared(int64_t parts, int64_t blocks, int64_t width,
                                    const int64_t *const *crow, const int32_t *const *col, const float *const *val,
                                    const float *x, int64_t ldx, int64_t batch, float *const *y, int64_t threads)
 {
-    struct kernel_call call = {parts, blocks, width, rows, ldx, batch, {NULL}, {NULL}, {NULL}, {NULL}, x, {NULL}};
-    if (parts < 1 || parts > MAX_PARTS)
-        return;
-    for (int64_t p = 0; p < parts; ++p) {
-        call.crow[p] = crow[p];
-        call.col[p] = col[p];
-        call.val[p] = val[p];
-        call.out[p] = y[p];
-    }
-    run_rows(spmm_call, &call, threads);
+    struct kernel_call call;
+    if (shared_call(&call, parts, blocks, width, rows, crow, col, val, NULL, x, ldx, batch, y))
+        run_rows(spmm_call, &call, threads);
 }
 
 /* The 8 horizontal sums of p[0..7], in order: a transposing reduction (AVX), or one by one. */
@@ -487,14 +503,7 @@ void sparse_rl_sddmm_blocked_shared(int64_t parts, int64_t blocks, int64_t width
                                     int64_t ldx, const float *const *g, int64_t batch, float *const *out,
                                     int64_t threads)
 {
-    struct kernel_call call = {parts, blocks, width, rows, ldx, batch, {NULL}, {NULL}, {NULL}, {NULL}, x, {NULL}};
-    if (parts < 1 || parts > MAX_PARTS)
-        return;
-    for (int64_t p = 0; p < parts; ++p) {
-        call.crow[p] = crow[p];
-        call.col[p] = col[p];
-        call.g[p] = g[p];
-        call.out[p] = out[p];
-    }
-    run_rows(sddmm_call, &call, threads);
+    struct kernel_call call;
+    if (shared_call(&call, parts, blocks, width, rows, crow, col, NULL, g, x, ldx, batch, out))
+        run_rows(sddmm_call, &call, threads);
 }
