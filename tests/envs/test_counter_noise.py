@@ -16,7 +16,12 @@ from sparse_rl.envs.noise import (
     check_noise_generator,
     make_noise_stream,
 )
-from sparse_rl.envs.noise.counter import counter_noise, counter_noise_numpy, native_counter_noise
+from sparse_rl.envs.noise.counter import (
+    counter_noise,
+    counter_noise_feature_major,
+    counter_noise_numpy,
+    native_counter_noise,
+)
 
 
 def max_shifted_correlation(samples: np.ndarray, min_overlap: int) -> float:
@@ -192,3 +197,17 @@ def test_the_noise_written_into_out_is_the_distributions_even_when_not_mapped_in
     np.testing.assert_array_equal(feature_major, emitted.T)
     standard = CounterNoise(NormalNoise(), size=7, noise_seed=3).many(indices)
     np.testing.assert_array_equal(emitted, standard * np.float32(2.0) + np.float32(1.0))  # mapped, once
+
+
+def test_a_large_batch_gives_numpys_bits_in_both_layouts() -> None:
+    """Half a million pairs (both branches of ``ln``'s reduction, every quadrant of ``cos`` and ``sin``, many
+    times over): the kernel's vectorised normal transform (``COMPILE_FLAGS``) rounds as numpy does."""
+    if native_counter_noise() is None:
+        pytest.skip("no C compiler here: only the numpy path exists, nothing to compare")
+    indices = np.random.default_rng(5).integers(0, 2**63, size=600, dtype=np.int64).astype(np.uint64)
+    reference = counter_noise_numpy(77, indices, 1683, "normal", np.empty((600, 1683), dtype=np.float32))
+    rows = counter_noise(77, indices, 1683, "normal", threads=1)
+    columns = counter_noise_feature_major(77, indices, 1683, "normal", np.empty((1683, 600), dtype=np.float32),
+                                          threads=1)
+    np.testing.assert_array_equal(rows.view(np.uint32), reference.view(np.uint32))
+    np.testing.assert_array_equal(columns.view(np.uint32), reference.T.view(np.uint32))

@@ -128,6 +128,14 @@ def counter_noise_numpy(key: int, indices: np.ndarray, size: int, kind: str, out
     return out
 
 
+#: the kernel's own compiler flags (see ``counter_kernels.c``): no fused multiply-add, so that every
+#: float operation is rounded as written (numpy's version gives the same bits); ``sqrtf`` without
+#: ``errno``, and no trapping floating-point (the selects of ``ln``, ``cos`` and ``sin`` may compute
+#: both sides: without it GCC keeps them as branches and leaves the normal transform scalar, ~15×
+#: slower on AVX2). Neither of the last two changes a result.
+COMPILE_FLAGS = ("-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math")
+
+
 @functools.cache
 def native_counter_noise() -> ctypes.CDLL | None:
     """The compiled kernel (built on first use), or ``None`` when native code is disabled
@@ -135,7 +143,7 @@ def native_counter_noise() -> ctypes.CDLL | None:
     if os.environ.get("SPARSE_RL_NATIVE", "1").strip().lower() in ("0", "false", "no", "off"):
         return None
     try:
-        library, _ = load_library(SOURCE, extra_flags=("-ffp-contract=off", "-fno-math-errno"))
+        library, _ = load_library(SOURCE, extra_flags=COMPILE_FLAGS)
     except (OSError, RuntimeError, subprocess.SubprocessError) as error:
         warnings.warn(f"sparse_rl: native noise kernel unavailable ({error}); regenerating noise with numpy, "
                       "which is slower (same numbers)", RuntimeWarning, stacklevel=2)

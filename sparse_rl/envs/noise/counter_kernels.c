@@ -10,7 +10,8 @@
  *            (R cos, R sin).
  * ln, cos and sin are polynomial approximations (Cephes' logf, sinf and cosf coefficients) made of
  * float32 additions and multiplications only, compiled with -ffp-contract=off (no fused multiply-add;
- * -fno-math-errno only lets sqrt vectorise, its result is the same): every operation is
+ * -fno-math-errno only lets sqrt vectorise and -fno-trapping-math lets the selects below compute both
+ * sides, so that the loops vectorise; neither changes a result): every operation is
  * rounded as IEEE 754 prescribes, in the order written, so numpy's version of the same arithmetic
  * gives the same bits on any machine.
  */
