@@ -17,6 +17,7 @@ from torch import nn
 from sparse_rl.agents.sparsity import SparsityConfig
 from sparse_rl.sparse.distributions import layer_densities
 from sparse_rl.sparse.layers import SparseLinear
+from sparse_rl.sparse.layers.csr import feature_major_activations_
 
 LINEAR_TYPES = (nn.Linear, SparseLinear)
 #: how the policies initialise their layers: ``torch`` (``nn.Linear``'s default, SB3's) or
@@ -115,13 +116,16 @@ def sparsify(network: nn.Module, config: SparsityConfig) -> dict[str, float]:
     (:func:`planned_densities`). Dense layers stay ``nn.Linear``. Returns the density of every
     linear layer by name.
 
-    Draws masks and weights from torch's global RNG, so a seeded run is reproducible.
+    Draws masks and weights from torch's global RNG, so a seeded run is reproducible. A ``nn.ReLU``
+    right after a ``csr`` layer becomes a :class:`~sparse_rl.sparse.layers.csr.FeatureMajorReLU` (the
+    same numbers; its backward pass does not walk the layer's feature-major output across the grain).
     """
     densities = planned_densities(network, config)
     for name, layer in linear_layers(network).items():
         if densities[name] < 1.0 and isinstance(layer, nn.Linear):
             _replace(network, name, SparseLinear.from_linear(layer, densities[name], backend=config.layer_backend,
                                                                 init=config.init))
+    feature_major_activations_(network)
     return densities
 
 
